@@ -1,0 +1,182 @@
+//! Cross-crate integration and end-to-end tests of Coderoom.
+//!
+//! The end-to-end harness starts the real built app in a real window and drives its web view over
+//! WebDriver: `tauri-driver` (crates.io) in front of Debian's `WebKitWebDriver`, which is the only
+//! way to automate WebKitGTK, the engine Tauri uses on Linux. Tests run it under `xvfb-run`.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use fantoccini::{Client, ClientBuilder, Locator};
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+
+/// The app binary built by `cargo build` in the same target dir as the calling test.
+/// `target_tmpdir` is the test's `env!("CARGO_TARGET_TMPDIR")`, i.e. `<target>/tmp`.
+pub fn app_binary(target_tmpdir: &str) -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("CODEROOM_APP_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    let target = Path::new(target_tmpdir)
+        .parent()
+        .context("CARGO_TARGET_TMPDIR has no parent")?;
+    let binary = target.join("debug").join("coderoom");
+    if !binary.is_file() {
+        bail!(
+            "the app binary {} is missing: build it first with `cargo build -p coderoom-app` \
+             (the README's test command does)",
+            binary.display()
+        );
+    }
+    Ok(binary)
+}
+
+/// A free TCP port on loopback. The tiny window between closing and reuse is acceptable in tests.
+fn free_port() -> anyhow::Result<u16> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn wait_for_port(port: u16, within: Duration) -> anyhow::Result<()> {
+    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("tauri-driver did not listen on port {port} within {within:?}")
+}
+
+/// The real app in a real window, with a WebDriver session attached to its web view.
+pub struct RunningApp {
+    pub client: Client,
+    driver: Child,
+    _data_dir: tempfile::TempDir,
+}
+
+impl RunningApp {
+    /// Starts `binary` with a fresh data dir of its own and waits for its web view.
+    pub async fn launch(binary: &Path) -> anyhow::Result<Self> {
+        if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+            bail!("no display: run the end-to-end tests under xvfb-run (the README's test command does)");
+        }
+        let data_dir = tempfile::Builder::new().prefix("coderoom-e2e").tempdir()?;
+        let port = free_port()?;
+        let native_port = free_port()?;
+        // WebKitWebDriver starts the app with the driver's environment, so the data dir set here
+        // is the one the app sees.
+        let driver = Command::new("tauri-driver")
+            .args(["--port", &port.to_string()])
+            .args(["--native-port", &native_port.to_string()])
+            .env("CODEROOM_DATA_DIR", data_dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            // Its own process group, so stopping it also stops WebKitWebDriver and the app.
+            .process_group(0)
+            .spawn()
+            .context(
+                "cannot start tauri-driver: install it with `cargo install tauri-driver --locked` \
+                 and Debian's webkit2gtk-driver (the README's test command does)",
+            )?;
+        let mut app = DriverGuard(Some(driver));
+        wait_for_port(port, Duration::from_secs(15))?;
+
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "tauri:options".into(),
+            serde_json::json!({ "application": binary }),
+        );
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .context("WebDriver could not open a session on the app")?;
+        Ok(Self {
+            client,
+            driver: app.0.take().context("driver guard emptied twice")?,
+            _data_dir: data_dir,
+        })
+    }
+
+    /// Waits for a CSS selector to match, with a readable error naming it.
+    pub async fn wait_for(&self, css: &str) -> anyhow::Result<fantoccini::elements::Element> {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(30))
+            .for_element(Locator::Css(css))
+            .await
+            .with_context(|| format!("the window never showed `{css}`"))
+    }
+
+    /// The text Monaco has rendered, one line per view line, with its non-breaking spaces
+    /// turned back into spaces. This is what the user sees, not the model behind it.
+    pub async fn editor_text(&self) -> anyhow::Result<String> {
+        let value = self
+            .client
+            .execute(
+                "const lines = [...document.querySelectorAll('.monaco-editor .view-lines .view-line')];
+                 lines.sort((a, b) => parseFloat(a.style.top) - parseFloat(b.style.top));
+                 return lines.map(l => l.textContent.replace(/\\u00a0/g, ' ')).join('\\n');",
+                vec![],
+            )
+            .await?;
+        value
+            .as_str()
+            .map(str::to_owned)
+            .context("the editor text is not a string")
+    }
+
+    /// Polls `probe` until it returns true or `within` runs out.
+    pub async fn eventually<F, Fut>(&self, within: Duration, mut probe: F) -> anyhow::Result<bool>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<bool>>,
+    {
+        let deadline = Instant::now() + within;
+        loop {
+            if probe().await? {
+                return Ok(true);
+            }
+            if Instant::now() > deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Ends the WebDriver session (which closes the app) and stops the driver.
+    pub async fn close(mut self) -> anyhow::Result<()> {
+        let closed = self.client.clone().close().await;
+        stop(&mut self.driver);
+        closed.context("closing the WebDriver session")
+    }
+}
+
+impl Drop for RunningApp {
+    fn drop(&mut self) {
+        stop(&mut self.driver);
+    }
+}
+
+struct DriverGuard(Option<Child>);
+
+impl Drop for DriverGuard {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            stop(child);
+        }
+    }
+}
+
+fn stop(child: &mut Child) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    let _ = child.wait();
+}

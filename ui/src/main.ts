@@ -1,0 +1,73 @@
+import "./style.css";
+import { getVersion } from "@tauri-apps/api/app";
+import { monaco } from "./monaco";
+import { STARTERS, type Starter } from "./starters";
+
+const byId = <T extends HTMLElement>(id: string): T => {
+  const element = document.getElementById(id);
+  if (!element) throw new Error(`the page has no #${id}`);
+  return element as T;
+};
+
+const languagePicker = byId<HTMLSelectElement>("language");
+const fileName = byId<HTMLSpanElement>("file-name");
+const cursorPosition = byId<HTMLSpanElement>("cursor-position");
+const languageName = byId<HTMLSpanElement>("language-name");
+const appVersion = byId<HTMLSpanElement>("app-version");
+
+const prefersDark = window.matchMedia("(prefers-color-scheme: dark)");
+const themeFor = (dark: boolean) => (dark ? "vs-dark" : "vs");
+
+// One model per language, so switching the picker back and forth keeps what was typed.
+const models = new Map<Starter["id"], monaco.editor.ITextModel>(
+  STARTERS.map((starter) => [
+    starter.id,
+    monaco.editor.createModel(starter.text, starter.id, monaco.Uri.file(`/${starter.fileName}`)),
+  ]),
+);
+
+const editor = monaco.editor.create(byId("editor"), {
+  model: models.get("python") ?? null,
+  theme: themeFor(prefersDark.matches),
+  automaticLayout: true,
+  fontSize: 15,
+  minimap: { enabled: false },
+  scrollBeyondLastLine: false,
+  tabSize: 4,
+});
+prefersDark.addEventListener("change", (event) => monaco.editor.setTheme(themeFor(event.matches)));
+
+for (const starter of STARTERS) {
+  languagePicker.add(new Option(starter.label, starter.id));
+}
+
+function showLanguage(id: Starter["id"]) {
+  const starter = STARTERS.find((candidate) => candidate.id === id) ?? STARTERS[0];
+  const model = models.get(starter.id);
+  if (!model) return;
+  editor.setModel(model);
+  editor.updateOptions({ tabSize: starter.id === "javascript" ? 2 : 4 });
+  languagePicker.value = starter.id;
+  fileName.textContent = starter.fileName;
+  languageName.textContent = starter.label;
+  showCursor();
+  editor.focus();
+}
+
+function showCursor() {
+  const position = editor.getPosition();
+  cursorPosition.textContent = position ? `Ln ${position.lineNumber}, Col ${position.column}` : "";
+}
+
+languagePicker.addEventListener("change", () => showLanguage(languagePicker.value as Starter["id"]));
+editor.onDidChangeCursorPosition(showCursor);
+showLanguage("python");
+
+// The version comes from the Rust side, which also proves the IPC bridge is up.
+getVersion()
+  .then((version) => {
+    appVersion.textContent = `Coderoom v${version}`;
+  })
+  .catch(() => {
+    appVersion.textContent = "Coderoom (outside the app)";
+  });
