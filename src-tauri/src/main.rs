@@ -19,7 +19,18 @@ fn app_info(app: tauri::AppHandle, data_dir: tauri::State<'_, DataDir>) -> AppIn
     }
 }
 
+/// WebKitGTK's GPU compositing costs ~100 MB in the web process (more with software GL) and is
+/// the usual cause of blank windows on some laptop GPUs; a DOM editor does not need it. Anyone who
+/// wants it back sets `WEBKIT_DISABLE_COMPOSITING_MODE=0`.
+fn prefer_light_rendering() {
+    if std::env::var_os("WEBKIT_DISABLE_COMPOSITING_MODE").is_none() {
+        // Safe: called first thing in main, before any thread exists to read the environment.
+        std::env::set_var("WEBKIT_DISABLE_COMPOSITING_MODE", "1");
+    }
+}
+
 fn main() -> anyhow::Result<()> {
+    prefer_light_rendering();
     let data_dir = DataDir::resolve().context("cannot open Coderoom's data directory")?;
     let webview_dir = data_dir.webview_dir();
     tauri::Builder::default()

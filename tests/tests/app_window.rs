@@ -98,5 +98,22 @@ async fn monaco_renders_and_accepts_typed_text() -> anyhow::Result<()> {
         .await?;
     assert!(kept, "the Python edit was lost on switching language");
 
+    // The TypeScript worker is bundled and runs offline: a syntax error in JavaScript gets a
+    // squiggle, which only the worker computes.
+    app.client
+        .find(Locator::Css("#language option[value='javascript']"))
+        .await?
+        .click()
+        .await?;
+    app.wait_for(".monaco-editor .view-lines")
+        .await?
+        .click()
+        .await?;
+    app.wait_for(".monaco-editor textarea")
+        .await?
+        .send_keys("\nlet = ;")
+        .await?;
+    app.wait_for(".monaco-editor .squiggly-error").await?;
+
     app.close().await
 }

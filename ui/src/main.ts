@@ -18,16 +18,20 @@ const appVersion = byId<HTMLSpanElement>("app-version");
 const prefersDark = window.matchMedia("(prefers-color-scheme: dark)");
 const themeFor = (dark: boolean) => (dark ? "vs-dark" : "vs");
 
-// One model per language, so switching the picker back and forth keeps what was typed.
-const models = new Map<Starter["id"], monaco.editor.ITextModel>(
-  STARTERS.map((starter) => [
-    starter.id,
-    monaco.editor.createModel(starter.text, starter.id, monaco.Uri.file(`/${starter.fileName}`)),
-  ]),
-);
+// One model per language, made when first picked (JavaScript's starts the TypeScript worker, which
+// costs ~100 MB), so switching back and forth keeps what was typed.
+const models = new Map<Starter["id"], monaco.editor.ITextModel>();
+function modelFor(starter: Starter): monaco.editor.ITextModel {
+  let model = models.get(starter.id);
+  if (!model) {
+    model = monaco.editor.createModel(starter.text, starter.id, monaco.Uri.file(`/${starter.fileName}`));
+    models.set(starter.id, model);
+  }
+  return model;
+}
 
 const editor = monaco.editor.create(byId("editor"), {
-  model: models.get("python") ?? null,
+  model: null,
   theme: themeFor(prefersDark.matches),
   automaticLayout: true,
   fontSize: 15,
@@ -43,9 +47,7 @@ for (const starter of STARTERS) {
 
 function showLanguage(id: Starter["id"]) {
   const starter = STARTERS.find((candidate) => candidate.id === id) ?? STARTERS[0];
-  const model = models.get(starter.id);
-  if (!model) return;
-  editor.setModel(model);
+  editor.setModel(modelFor(starter));
   editor.updateOptions({ tabSize: starter.id === "javascript" ? 2 : 4 });
   languagePicker.value = starter.id;
   fileName.textContent = starter.fileName;
