@@ -1,0 +1,37 @@
+//! `coderoom-cli`: Coderoom without a window. Runs programs in the sandbox (and, as the other
+//! crates land, hosts and joins rooms, reads history and checks syntax) for tests, benchmarks and
+//! teachers preparing material.
+
+mod run;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "coderoom-cli", version, about = "Coderoom from a terminal")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a program in the sandbox, streaming its output, then print how it ended.
+    Run(run::RunArgs),
+    /// List the runtimes found on this machine, with their versions.
+    Runtimes,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Runtimes => run::runtimes(),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("coderoom-cli: {error:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
