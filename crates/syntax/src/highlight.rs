@@ -77,6 +77,47 @@ fn token_type(capture: &str) -> Option<u32> {
 
 const UNPAINTED: u8 = u8::MAX;
 
+/// Ranges at least this large are highlighted by two threads.
+const PARALLEL_FROM: usize = 64 * 1024;
+
+/// Paints `paint` (the bytes from `offset`) with the token type of the innermost capture.
+fn paint_range(
+    query: &tree_sitter::Query,
+    root: tree_sitter::Node,
+    text: &[u8],
+    types: &[Option<u32>],
+    offset: usize,
+    paint: &mut [u8],
+) {
+    let end = offset + paint.len();
+    // Captures as (start, end, type) in the order the query yields them; for one node the
+    // later pattern is the more specific one (`(identifier) @variable` comes first).
+    let mut captures: Vec<(usize, usize, u8)> = Vec::new();
+    let mut cursor = QueryCursor::new();
+    cursor.set_byte_range(offset..end);
+    let mut matches = cursor.captures(query, root, text);
+    while let Some((found, index)) = matches.next() {
+        let capture = found.captures()[*index];
+        if let Some(kind) = types[capture.index as usize] {
+            let node = capture.node;
+            captures.push((node.start_byte(), node.end_byte(), kind as u8));
+        }
+    }
+    // Outer nodes first, so inner ones paint over them; ties keep query order. The query
+    // yields them nearly in this order already, which the stable sort handles in one pass.
+    let outer_first =
+        |a: &(usize, usize, u8), b: &(usize, usize, u8)| a.0.cmp(&b.0).then(b.1.cmp(&a.1));
+    if !captures.is_sorted_by(|a, b| outer_first(a, b).is_le()) {
+        captures.sort_by(outer_first);
+    }
+    for (start, stop, kind) in captures {
+        let (start, stop) = (start.max(offset), stop.min(end));
+        if start < stop {
+            paint[start - offset..stop - offset].fill(kind);
+        }
+    }
+}
+
 impl Document {
     /// Semantic tokens for the whole document.
     pub fn semantic_tokens(&self) -> Result<SemanticTokens, SyntaxError> {
@@ -89,78 +130,96 @@ impl Document {
         bytes: std::ops::Range<usize>,
     ) -> Result<SemanticTokens, SyntaxError> {
         let grammar = self.language().grammar()?;
-        let query = &grammar.highlights;
-        let types: Vec<Option<u32>> = query
+        let types: Vec<Option<u32>> = grammar
+            .highlights
             .capture_names()
             .iter()
             .map(|n| token_type(n))
             .collect();
         let text = self.text().as_bytes();
         let range = bytes.start.min(text.len())..bytes.end.min(text.len());
-
-        // Captures as (start, end, type) in the order the query yields them; for one node the
-        // later pattern is the more specific one (`(identifier) @variable` comes first).
-        let mut captures: Vec<(usize, usize, u8)> = Vec::new();
-        let mut cursor = QueryCursor::new();
-        cursor.set_byte_range(range.clone());
-        let mut matches = cursor.captures(query, self.tree().root_node(), text);
-        while let Some((found, index)) = matches.next() {
-            let capture = found.captures()[*index];
-            if let Some(kind) = types[capture.index as usize] {
-                let node = capture.node;
-                captures.push((node.start_byte(), node.end_byte(), kind as u8));
-            }
-        }
-        // Outer nodes first, so inner ones paint over them; ties keep query order.
-        captures.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-
         let mut paint = vec![UNPAINTED; range.len()];
-        for (start, end, kind) in captures {
-            let (start, end) = (start.max(range.start), end.min(range.end));
-            if start < end {
-                paint[start - range.start..end - range.start].fill(kind);
-            }
+        let root = self.tree().root_node();
+        if range.len() < PARALLEL_FROM {
+            paint_range(
+                &grammar.highlights,
+                root,
+                text,
+                &types,
+                range.start,
+                &mut paint,
+            );
+        } else {
+            // Two halves on two threads: the query over a large file is most of the cost.
+            let middle = range.len() / 2;
+            let (first, second) = paint.split_at_mut(middle);
+            let query = &grammar.highlights;
+            let types = &types;
+            std::thread::scope(|scope| {
+                scope.spawn(move || paint_range(query, root, text, types, range.start, first));
+                paint_range(query, root, text, types, range.start + middle, second);
+            });
         }
         Ok(self.encode(&paint, range.start))
     }
 
+    /// One pass over the painted bytes, counting lines and UTF-16 columns as it goes.
     fn encode(&self, paint: &[u8], offset: usize) -> SemanticTokens {
-        let text = self.text();
+        let bytes = &self.text().as_bytes()[offset..offset + paint.len()];
+        let start = self.position_of(offset);
+        let (mut line, mut column) = (start.line, start.column);
         let mut data = Vec::new();
         let (mut previous_line, mut previous_column) = (0u32, 0u32);
-        let mut index = 0;
-        while index < paint.len() {
-            let kind = paint[index];
-            let run_start = index;
-            while index < paint.len()
-                && paint[index] == kind
-                && text.as_bytes()[offset + index] != b'\n'
-            {
-                index += 1;
+        // The token being built: (line, start column, type).
+        let mut current: Option<(u32, u32, u8)> = None;
+        let mut flush = |current: &mut Option<(u32, u32, u8)>, end_column: u32| {
+            if let Some((token_line, token_column, kind)) = current.take() {
+                if end_column > token_column {
+                    let line_delta = token_line - previous_line;
+                    let column_delta = if line_delta == 0 {
+                        token_column - previous_column
+                    } else {
+                        token_column
+                    };
+                    data.extend_from_slice(&[
+                        line_delta,
+                        column_delta,
+                        end_column - token_column,
+                        u32::from(kind),
+                        0,
+                    ]);
+                    previous_line = token_line;
+                    previous_column = token_column;
+                }
             }
-            if index == run_start {
-                index += 1; // A newline: tokens never cross one.
+        };
+        for (&byte, &kind) in bytes.iter().zip(paint) {
+            if byte == b'\n' {
+                flush(&mut current, column);
+                line += 1;
+                column = 0;
                 continue;
             }
-            if kind == UNPAINTED {
-                continue;
-            }
-            let start = self.position_of(offset + run_start);
-            let end = self.position_of(offset + index);
-            let length = end.column - start.column;
-            if length == 0 {
-                continue;
-            }
-            let line_delta = start.line - previous_line;
-            let column_delta = if line_delta == 0 {
-                start.column - previous_column
-            } else {
-                start.column
+            // UTF-8 continuation bytes add nothing; a 4-byte character is two UTF-16 units.
+            let width = match byte {
+                0x80..=0xBF => 0,
+                0xF0..=0xFF => 2,
+                _ => 1,
             };
-            data.extend_from_slice(&[line_delta, column_delta, length, u32::from(kind), 0]);
-            previous_line = start.line;
-            previous_column = start.column;
+            if width > 0 {
+                match current {
+                    Some((_, _, open)) if open == kind => {}
+                    _ => {
+                        flush(&mut current, column);
+                        if kind != UNPAINTED {
+                            current = Some((line, column, kind));
+                        }
+                    }
+                }
+            }
+            column += width;
         }
+        flush(&mut current, column);
         SemanticTokens { data }
     }
 }

@@ -124,7 +124,7 @@ impl Document {
                     }
                 }
             }
-            if cursor.goto_first_child() {
+            if !holds_no_symbols(node.kind()) && cursor.goto_first_child() {
                 continue;
             }
             while !cursor.goto_next_sibling() {
@@ -230,6 +230,38 @@ fn definitions(language: Language, node: Node<'_>) -> Vec<(Node<'_>, CompletionK
         (Language::JavaScript, "variable_declarator") => identifiers_in(name(), Variable),
         _ => Vec::new(),
     }
+}
+
+/// Expressions and literals, which the outline walk skips: most of a file's nodes are in them.
+fn holds_no_symbols(kind: &str) -> bool {
+    matches!(
+        kind,
+        "string"
+            | "string_literal"
+            | "template_string"
+            | "interpolated_string_expression"
+            | "comment"
+            | "call"
+            | "call_expression"
+            | "invocation_expression"
+            | "argument_list"
+            | "arguments"
+            | "binary_operator"
+            | "binary_expression"
+            | "comparison_operator"
+            | "boolean_operator"
+            | "parenthesized_expression"
+            | "return_statement"
+            | "expression_statement"
+            | "assignment_expression"
+            | "member_expression"
+            | "member_access_expression"
+            | "attribute"
+            | "identifier"
+            | "integer"
+            | "number"
+            | "integer_literal"
+    )
 }
 
 /// `target` itself if it is an identifier, else its identifier children (`a, b = …`).

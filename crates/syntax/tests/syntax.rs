@@ -476,3 +476,32 @@ fn bad_requests_are_clear_errors() {
         Err(SyntaxError::NoDocument(_))
     ));
 }
+
+#[test]
+fn large_files_highlight_the_same_as_small_ones() {
+    // Over the size where two threads share the work: every copy of the block must come out
+    // exactly as the block alone does.
+    let block = "class Shape:\n    def área(self, r=2):\n        return \"π\" * r  # 🙂 ok\n\n";
+    let small = Document::new(Language::Python, block)
+        .expect("small")
+        .semantic_tokens()
+        .expect("tokens")
+        .decode();
+    let copies = 2_000;
+    let big = Document::new(Language::Python, block.repeat(copies))
+        .expect("big")
+        .semantic_tokens()
+        .expect("tokens")
+        .decode();
+    assert_eq!(big.len(), small.len() * copies);
+    let lines = block.lines().count() as u32;
+    for (index, token) in big.iter().enumerate() {
+        let (line, column, length, kind) = small[index % small.len()];
+        let copy = (index / small.len()) as u32;
+        assert_eq!(
+            *token,
+            (line + copy * lines, column, length, kind),
+            "token {index}"
+        );
+    }
+}
