@@ -3,6 +3,7 @@
 //! teachers preparing material.
 
 mod run;
+mod syntax;
 
 use clap::{Parser, Subcommand};
 
@@ -19,6 +20,10 @@ enum Command {
     Run(run::RunArgs),
     /// List the runtimes found on this machine, with their versions.
     Runtimes,
+    /// Report syntax errors as `file:line:col: message`; exit status 1 when there are any.
+    Check(syntax::CheckArgs),
+    /// Print the outline of a file: classes, functions, methods.
+    Symbols(syntax::SymbolsArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -26,6 +31,8 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Runtimes => run::runtimes(),
+        Command::Check(args) => syntax::check(args),
+        Command::Symbols(args) => syntax::symbols(args),
     };
     match result {
         Ok(code) => code,
