@@ -1,6 +1,8 @@
 //! The Coderoom desktop app: opens the window and hands the web view's requests to the crates.
 //! No logic lives here; each command parses its input, calls a crate and maps the error.
 
+mod syntax;
+
 use anyhow::Context;
 use coderoom_paths::DataDir;
 use tauri::{WebviewUrl, WebviewWindowBuilder};
@@ -35,7 +37,15 @@ fn main() -> anyhow::Result<()> {
     let webview_dir = data_dir.webview_dir();
     tauri::Builder::default()
         .manage(data_dir)
-        .invoke_handler(tauri::generate_handler![app_info])
+        .manage(syntax::OpenDocuments::default())
+        .invoke_handler(tauri::generate_handler![
+            app_info,
+            syntax::syntax_open,
+            syntax::syntax_edit,
+            syntax::syntax_close,
+            syntax::syntax_tokens,
+            syntax::syntax_completions,
+        ])
         .setup(move |app| {
             // Built here rather than in tauri.conf.json so the web view's storage goes in our
             // data dir: two instances (or a test) with different data dirs share nothing.

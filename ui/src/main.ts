@@ -2,6 +2,7 @@ import "./style.css";
 import { getVersion } from "@tauri-apps/api/app";
 import { monaco } from "./monaco";
 import { STARTERS, type Starter } from "./starters";
+import { defineThemes, onAnalysis, registerProviders, track, type OutlineSymbol } from "./syntax";
 
 const byId = <T extends HTMLElement>(id: string): T => {
   const element = document.getElementById(id);
@@ -13,10 +14,14 @@ const languagePicker = byId<HTMLSelectElement>("language");
 const fileName = byId<HTMLSpanElement>("file-name");
 const cursorPosition = byId<HTMLSpanElement>("cursor-position");
 const languageName = byId<HTMLSpanElement>("language-name");
+const outlineList = byId<HTMLUListElement>("outline-list");
+const errorCount = byId<HTMLSpanElement>("error-count");
 const appVersion = byId<HTMLSpanElement>("app-version");
 
 const prefersDark = window.matchMedia("(prefers-color-scheme: dark)");
-const themeFor = (dark: boolean) => (dark ? "vs-dark" : "vs");
+const themeFor = (dark: boolean) => (dark ? "coderoom-dark" : "coderoom-light");
+defineThemes();
+registerProviders();
 
 // One model per language, made when first picked (JavaScript's starts the TypeScript worker, which
 // costs ~100 MB), so switching back and forth keeps what was typed.
@@ -26,6 +31,7 @@ function modelFor(starter: Starter): monaco.editor.ITextModel {
   if (!model) {
     model = monaco.editor.createModel(starter.text, starter.id, monaco.Uri.file(`/${starter.fileName}`));
     models.set(starter.id, model);
+    track(model);
   }
   return model;
 }
@@ -36,6 +42,7 @@ const editor = monaco.editor.create(byId("editor"), {
   automaticLayout: true,
   fontSize: 15,
   minimap: { enabled: false },
+  "semanticHighlighting.enabled": true,
   scrollBeyondLastLine: false,
   tabSize: 4,
 });
@@ -60,6 +67,36 @@ function showCursor() {
   const position = editor.getPosition();
   cursorPosition.textContent = position ? `Ln ${position.lineNumber}, Col ${position.column}` : "";
 }
+
+// The outline panel and the error count follow the shown model's analysis.
+function renderOutline(symbols: OutlineSymbol[], depth = 0, into = outlineList) {
+  if (depth === 0) into.replaceChildren();
+  for (const symbol of symbols) {
+    const item = document.createElement("li");
+    item.className = `symbol symbol-${symbol.kind}`;
+    item.style.paddingLeft = `${8 + depth * 14}px`;
+    item.textContent = symbol.name;
+    item.title = `${symbol.kind} ${symbol.name}, line ${symbol.name_span.start.line + 1}`;
+    item.addEventListener("click", () => {
+      const position = { lineNumber: symbol.name_span.start.line + 1, column: symbol.name_span.start.column + 1 };
+      editor.setPosition(position);
+      editor.revealPositionInCenter(position);
+      editor.focus();
+    });
+    into.append(item);
+    renderOutline(symbol.children, depth + 1, into);
+  }
+}
+onAnalysis((model, analysis) => {
+  if (model !== editor.getModel()) return;
+  renderOutline(analysis.outline);
+  const count = analysis.diagnostics.length;
+  errorCount.textContent = count === 0 ? "No syntax errors" : `${count} syntax error${count === 1 ? "" : "s"}`;
+});
+editor.onDidChangeModel(() => {
+  outlineList.replaceChildren();
+  errorCount.textContent = "";
+});
 
 languagePicker.addEventListener("change", () => showLanguage(languagePicker.value as Starter["id"]));
 editor.onDidChangeCursorPosition(showCursor);

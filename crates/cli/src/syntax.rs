@@ -29,7 +29,10 @@ fn open(path: &Path, language: Option<&str>) -> anyhow::Result<Document> {
     let language = match language {
         Some(name) => Language::from_name(name)?,
         None => Language::from_path(&path.display().to_string()).with_context(|| {
-            format!("cannot tell the language of {}: pass --language", path.display())
+            format!(
+                "cannot tell the language of {}: pass --language",
+                path.display()
+            )
         })?,
     };
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
@@ -54,7 +57,11 @@ pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 pub fn symbols(args: SymbolsArgs) -> anyhow::Result<ExitCode> {
@@ -69,7 +76,9 @@ pub fn symbols(args: SymbolsArgs) -> anyhow::Result<ExitCode> {
         println!(
             "{}{} {} (line {})",
             "  ".repeat(depth),
-            serde_json::to_value(symbol.kind)?.as_str().unwrap_or("symbol"),
+            serde_json::to_value(symbol.kind)?
+                .as_str()
+                .unwrap_or("symbol"),
             symbol.name,
             symbol.name_span.start.line + 1
         );

@@ -3,7 +3,10 @@
 use std::process::{Command, Output};
 
 fn cli(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_coderoom-cli")).args(args).output().expect("run coderoom-cli")
+    Command::new(env!("CARGO_BIN_EXE_coderoom-cli"))
+        .args(args)
+        .output()
+        .expect("run coderoom-cli")
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -19,7 +22,11 @@ fn check_prints_errors_and_exits_1() {
     std::fs::write(&good, "print('ok')\n").expect("write");
     std::fs::write(&bad, "x = 1\nprint('hi'\n").expect("write");
     std::fs::write(&cs, "int x = 5\nSystem.Console.WriteLine(x);\n").expect("write");
-    let (good, bad, cs) = (good.display().to_string(), bad.display().to_string(), cs.display().to_string());
+    let (good, bad, cs) = (
+        good.display().to_string(),
+        bad.display().to_string(),
+        cs.display().to_string(),
+    );
 
     let output = cli(&["check", &good]);
     assert_eq!(output.status.code(), Some(0));
@@ -37,10 +44,17 @@ fn check_prints_errors_and_exits_1() {
 fn symbols_prints_the_outline() {
     let dir = tempfile::tempdir().expect("dir");
     let file = dir.path().join("shapes.js");
-    std::fs::write(&file, "class Shape {\n  area() { return 0; }\n}\nfunction main() {}\n").expect("write");
+    std::fs::write(
+        &file,
+        "class Shape {\n  area() { return 0; }\n}\nfunction main() {}\n",
+    )
+    .expect("write");
     let output = cli(&["symbols", &file.display().to_string()]);
     assert_eq!(output.status.code(), Some(0));
-    assert_eq!(text(&output.stdout), "class Shape (line 1)\n  method area (line 2)\nfunction main (line 4)\n");
+    assert_eq!(
+        text(&output.stdout),
+        "class Shape (line 1)\n  method area (line 2)\nfunction main (line 4)\n"
+    );
     let json = cli(&["symbols", "--json", &file.display().to_string()]);
     let value: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
     assert_eq!(value[0]["children"][0]["name"], "area");
