@@ -44,6 +44,10 @@ pub fn runtimes() -> anyhow::Result<ExitCode> {
     } else {
         println!("sandbox: user, mount, PID, network, IPC and UTS namespaces with rlimits");
     }
+    match runner.memory_cgroup() {
+        Ok(_) => println!("memory: a cgroup v2 per run (memory.max, pids.max)"),
+        Err(reason) => println!("memory: address-space rlimits sized per runtime ({reason})"),
+    }
     for status in runner.runtimes() {
         match &status.runtime {
             Ok(runtime) => println!(

@@ -2,6 +2,7 @@
 //! runs one or more source files in a sandbox of Linux namespaces and rlimits, streaming output
 //! as it comes and reporting how the program ended.
 
+mod cgroup;
 mod csharp;
 mod descriptor;
 mod detect;
@@ -10,6 +11,7 @@ mod sandbox;
 
 use std::path::PathBuf;
 
+pub use cgroup::CgroupParent;
 pub use csharp::Diagnostic;
 pub use descriptor::{LanguageDescriptor, ToolchainDescriptor};
 pub use detect::{Runtime, RuntimeStatus};
@@ -106,6 +108,8 @@ pub fn language_for_path(path: &str) -> Option<String> {
 pub struct Runner {
     runtimes: Vec<RuntimeStatus>,
     isolation: Isolation,
+    /// Where run cgroups are made, or why there is none (memory is then limited by rlimits).
+    cgroups: Result<CgroupParent, String>,
     runs_dir: PathBuf,
 }
 
@@ -129,9 +133,14 @@ impl Runner {
         })?;
         let languages = LanguageDescriptor::builtin()?;
         let runtimes = detect::detect_all(&languages, &isolation, &runs_dir);
+        let cgroups = match &isolation {
+            Isolation::Namespaces => CgroupParent::probe(),
+            Isolation::RlimitsOnly { .. } => Err("programs are not in namespaces".into()),
+        };
         Ok(Self {
             runtimes,
             isolation,
+            cgroups,
             runs_dir,
         })
     }
@@ -143,6 +152,12 @@ impl Runner {
 
     pub fn isolation(&self) -> &Isolation {
         &self.isolation
+    }
+
+    /// How memory is limited: `Ok` with a cgroup v2 (real memory of the whole run), or `Err`
+    /// saying why not, in which case each runtime gets an address-space rlimit sized for it.
+    pub fn memory_cgroup(&self) -> Result<&CgroupParent, &str> {
+        self.cgroups.as_ref().map_err(String::as_str)
     }
 
     /// Starts a run; events arrive on the handle until [`RunEvent::Finished`].
@@ -161,6 +176,12 @@ impl Runner {
                 })
             }
         };
-        run::start(runtime, request, self.isolation.clone(), &self.runs_dir)
+        run::start(
+            runtime,
+            request,
+            self.isolation.clone(),
+            self.cgroups.as_ref().ok().cloned(),
+            &self.runs_dir,
+        )
     }
 }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc as async_mpsc;
 
+use crate::cgroup::{CgroupParent, RunCgroup};
 use crate::csharp;
 use crate::detect::{which, Runtime, SANDBOX_PATH};
 use crate::sandbox::{self, Isolation, Layout, Report, Spec};
@@ -453,6 +454,9 @@ impl Utf8Chunker {
 struct PhaseResult {
     report: Option<Report>,
     usage: Option<libc::rusage>,
+    /// From the run's cgroup, where there is one.
+    cgroup_peak: Option<u64>,
+    cgroup_oom_kills: u64,
     limit_hit: Option<LimitHit>,
     stopped: bool,
     output_truncated: bool,
@@ -527,12 +531,18 @@ fn feed_stdin(control: &Control, stdin: ChildStdin) {
 fn execute(
     spec: &Spec,
     isolation: &Isolation,
+    cgroups: Option<&CgroupParent>,
     sink: Box<dyn Sink>,
     control: &Control,
     stdin_used: bool,
 ) -> Result<PhaseResult, RunnerError> {
     let started = Instant::now();
-    let mut child = sandbox::start(spec, isolation)?;
+    // Run cgroups go with the namespaced shim, which waits to be moved in before it forks.
+    let cgroup = match (cgroups, isolation) {
+        (Some(parent), Isolation::Namespaces) => parent.create_run(&spec.limits).ok(),
+        _ => None,
+    };
+    let mut child = sandbox::start(spec, isolation, cgroup.as_ref())?;
     let (wake_tx, wake_rx) = mpsc::channel();
     *lock(&control.wake) = Some(wake_tx.clone());
 
@@ -643,6 +653,11 @@ fn execute(
     Ok(PhaseResult {
         report,
         usage,
+        cgroup_peak: cgroup.as_ref().and_then(RunCgroup::peak_bytes),
+        cgroup_oom_kills: cgroup
+            .as_ref()
+            .map(RunCgroup::out_of_memory_kills)
+            .unwrap_or(0),
         limit_hit,
         stopped,
         output_truncated: shared.truncated.load(Ordering::SeqCst),
@@ -718,6 +733,7 @@ pub(crate) fn capture(
     let result = execute(
         &spec,
         isolation,
+        None,
         Box::new(ForwardSink(Arc::clone(&sink))),
         &Control::default(),
         false,
@@ -741,6 +757,7 @@ pub(crate) fn start(
     runtime: Runtime,
     request: RunRequest,
     isolation: Isolation,
+    cgroups: Option<CgroupParent>,
     runs_dir: &Path,
 ) -> Result<RunHandle, RunnerError> {
     if request.files.is_empty() {
@@ -788,6 +805,7 @@ pub(crate) fn start(
                 &runtime,
                 &request,
                 &isolation,
+                cgroups.as_ref(),
                 &dir,
                 &relative_paths,
                 &main,
@@ -824,6 +842,7 @@ fn supervise(
     runtime: &Runtime,
     request: &RunRequest,
     isolation: &Isolation,
+    cgroups: Option<&CgroupParent>,
     dir: &RunDir,
     relative_paths: &[PathBuf],
     main: &str,
@@ -928,7 +947,7 @@ fn supervise(
             phase: Phase::Compile,
             events: events.clone(),
         });
-        let result = match execute(&spec, isolation, sink, control, false) {
+        let result = match execute(&spec, isolation, cgroups, sink, control, false) {
             Ok(result) => result,
             Err(error) => return fail(outcome, error),
         };
@@ -1025,7 +1044,7 @@ fn supervise(
         phase: Phase::Run,
         events: events.clone(),
     });
-    let result = match execute(&spec, isolation, sink, control, true) {
+    let result = match execute(&spec, isolation, cgroups, sink, control, true) {
         Ok(result) => result,
         Err(error) => return fail(outcome, error),
     };
@@ -1048,6 +1067,9 @@ fn finish(
     if let Some(usage) = &result.usage {
         outcome.cpu_ms += usage_cpu_ms(usage);
         outcome.peak_memory_bytes = usage.ru_maxrss.max(0) as u64 * 1024;
+    }
+    if let Some(peak) = result.cgroup_peak {
+        outcome.peak_memory_bytes = peak;
     }
     outcome.termination = match result.report {
         Some(Report::Exited(code)) => Termination::Exited { code },
@@ -1080,7 +1102,10 @@ fn finish(
             Some(LimitHit::CpuTime)
         } else if signal == Some(libc::SIGXFSZ) {
             Some(LimitHit::FileSize)
-        } else if oom_message || outcome.peak_memory_bytes >= memory_limit / 10 * 9 {
+        } else if oom_message
+            || result.cgroup_oom_kills > 0
+            || outcome.peak_memory_bytes >= memory_limit / 10 * 9
+        {
             // Peak memory too, because some runtimes (Mono) can exit 0 after running out.
             Some(LimitHit::Memory)
         } else if result.tail.contains("Resource temporarily unavailable")

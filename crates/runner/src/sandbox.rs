@@ -28,6 +28,7 @@ use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 use nix::unistd::{Gid, Pid, Uid};
 
+use crate::cgroup::RunCgroup;
 use crate::{Limits, RunnerError};
 
 /// The uid/gid a run uses when Coderoom itself runs as root: RLIMIT_NPROC is not enforced for
@@ -264,6 +265,8 @@ struct Prepared {
     exec: ExecArrays,
     rlimits: Vec<(Resource, u64, u64)>,
     report_fd: RawFd,
+    /// The shim reads one byte here before going on (see [`start`]).
+    go_fd: RawFd,
     work_fd: RawFd,
     /// The host's output dir, where init copies what the compiler wrote to /out.
     out_fd: Option<RawFd>,
@@ -329,6 +332,7 @@ fn locked_flags(path: &Path) -> MsFlags {
 fn prepare(
     spec: &Spec,
     report_fd: RawFd,
+    go_fd: RawFd,
     work_fd: RawFd,
     out_fd: Option<RawFd>,
 ) -> Result<Prepared, RunnerError> {
@@ -458,9 +462,10 @@ fn prepare(
         exec,
         rlimits,
         report_fd,
+        go_fd,
         work_fd,
         kept_fds: {
-            let mut fds: Vec<RawFd> = [Some(report_fd), Some(work_fd), out_fd]
+            let mut fds: Vec<RawFd> = [Some(report_fd), Some(go_fd), Some(work_fd), out_fd]
                 .into_iter()
                 .flatten()
                 .collect();
@@ -506,7 +511,18 @@ fn count_processes_of(uid: u32) -> u64 {
 }
 
 /// Starts the program as `spec` says, under `isolation`.
-pub(crate) fn start(spec: &Spec, isolation: &Isolation) -> Result<Started, RunnerError> {
+pub(crate) fn start(
+    spec: &Spec,
+    isolation: &Isolation,
+    cgroup: Option<&RunCgroup>,
+) -> Result<Started, RunnerError> {
+    // The shim waits for one byte on this pipe before it forks anything, so that it can first
+    // be moved into the run's cgroup with nothing left outside.
+    let (go_read, go_write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|errno| RunnerError::Io {
+            what: "creating the start pipe".into(),
+            source: errno.into(),
+        })?;
     let (report_read, report_write) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|errno| RunnerError::Io {
             what: "creating the status pipe".into(),
@@ -529,6 +545,7 @@ pub(crate) fn start(spec: &Spec, isolation: &Isolation) -> Result<Started, Runne
     let prepared = prepare(
         spec,
         report_write.as_raw_fd(),
+        go_read.as_raw_fd(),
         work.as_raw_fd(),
         out.as_ref().map(AsRawFd::as_raw_fd),
     )?;
@@ -560,6 +577,14 @@ pub(crate) fn start(spec: &Spec, isolation: &Isolation) -> Result<Started, Runne
         what: format!("starting {}", spec.program.display()),
         source,
     })?;
+    if let (Some(cgroup), Isolation::Namespaces) = (cgroup, isolation) {
+        // Failing this leaves the run with its rlimits only, as on a system without cgroups.
+        let _ = cgroup.add(child.id());
+    }
+    // SAFETY: write(2) of one byte from a valid buffer to our own pipe.
+    unsafe { libc::write(go_write.as_raw_fd(), b"g".as_ptr().cast(), 1) };
+    drop(go_write);
+    drop(go_read);
     // The children hold their own copies; the read end sees EOF once all of them are gone.
     drop(report_write);
     drop(work);
@@ -623,6 +648,12 @@ fn sandboxed_child(prepared: &Prepared) -> ! {
     // here, among them the pipe on which `Command::spawn` waits for the exec: it would wait
     // for the whole run.
     close_fds_except(&prepared.kept_fds);
+    let mut go = [0u8; 1];
+    // SAFETY: read(2) into a stack buffer, close(2) of our own descriptor.
+    unsafe {
+        libc::read(prepared.go_fd, go.as_mut_ptr().cast(), 1);
+        libc::close(prepared.go_fd);
+    }
     let _ = nix::unistd::setsid();
     if let Err(errno) = drop_root_if_root() {
         fail(fd, 1, errno);

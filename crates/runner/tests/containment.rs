@@ -368,3 +368,39 @@ fn stop_kills_the_whole_tree() {
     assert!(!result.outcome.success);
     assert_eq!(survivors(&marker), Vec::<String>::new());
 }
+
+#[test]
+fn memory_of_a_whole_run_is_limited() {
+    let (_dir, runner) = runner();
+    // Four processes of 100 MiB each: within an address-space rlimit per process, over the
+    // run's 256 MiB where a cgroup holds the whole run.
+    let program = "import os, time\nfor _ in range(4):\n    if os.fork() == 0:\n        block = bytearray(100 * 1024 * 1024)\n        time.sleep(1)\n        os._exit(0)\nfor _ in range(4):\n    os.wait()\nprint('done')\n";
+    let limits = Limits {
+        memory_mib: 256,
+        ..Limits::default()
+    };
+    let result = run(&runner, request("python", &[("main.py", program)], limits));
+    match runner.memory_cgroup() {
+        Ok(_) => {
+            assert_eq!(
+                result.outcome.limit_hit,
+                Some(LimitHit::Memory),
+                "{:?}",
+                result.outcome
+            );
+        }
+        Err(reason) => {
+            // No cgroup v2 here (cgroup v1, or no delegation): each process is held by its own
+            // rlimit instead, and the reason is plain.
+            assert!(
+                reason.contains("cgroup") || reason.contains("controller"),
+                "{reason}"
+            );
+            assert!(
+                result.outcome.peak_memory_bytes < 256 * 1024 * 1024,
+                "{:?}",
+                result.outcome
+            );
+        }
+    }
+}
