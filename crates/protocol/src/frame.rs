@@ -54,10 +54,22 @@ mod tests {
         let length = frame_length(frame[..4].try_into().expect("header")).expect("length");
         assert_eq!(length, frame.len() - 4);
         assert_eq!(decode(&frame[4..]).expect("decode"), message);
-        assert_eq!(frame_length([0xff; 4]), Err(ProtocolError::FrameTooLarge(u32::MAX as usize)));
-        assert!(matches!(decode(&[0xff, 0xff, 0xff]), Err(ProtocolError::Malformed(_))));
-        let huge = Message::Sync { doc: DocId::Board, payload: vec![0; MAX_FRAME + 1] };
-        assert!(matches!(encode(&huge), Err(ProtocolError::FrameTooLarge(_))));
+        assert_eq!(
+            frame_length([0xff; 4]),
+            Err(ProtocolError::FrameTooLarge(u32::MAX as usize))
+        );
+        assert!(matches!(
+            decode(&[0xff, 0xff, 0xff]),
+            Err(ProtocolError::Malformed(_))
+        ));
+        let huge = Message::Sync {
+            doc: DocId::Board,
+            payload: vec![0; MAX_FRAME + 1],
+        };
+        assert!(matches!(
+            encode(&huge),
+            Err(ProtocolError::FrameTooLarge(_))
+        ));
     }
 
     #[test]

@@ -8,8 +8,8 @@ mod ticket;
 
 pub use frame::{decode, encode, frame_length, FRAME_HEADER, MAX_FRAME};
 pub use message::{
-    Control, Credential, DocId, Message, Participant, PeerId, Refusal, Role, RoomId, JoinSecret,
-    Notice,
+    Control, Credential, DocId, JoinSecret, Message, Notice, Participant, PeerId, Refusal, Role,
+    RoomId,
 };
 pub use ticket::Ticket;
 

@@ -85,8 +85,12 @@ pub enum Refusal {
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Refusal::WrongRoom => f.write_str("this ticket is for another room (or an old session of this one)"),
-            Refusal::WrongSecret => f.write_str("the ticket's secret does not match: ask for a fresh ticket"),
+            Refusal::WrongRoom => {
+                f.write_str("this ticket is for another room (or an old session of this one)")
+            }
+            Refusal::WrongSecret => {
+                f.write_str("the ticket's secret does not match: ask for a fresh ticket")
+            }
             Refusal::WrongCode => f.write_str("wrong room code"),
             Refusal::TooManyAttempts { retry_after_secs } => {
                 write!(f, "too many wrong codes: try again in {retry_after_secs} s")
@@ -95,7 +99,10 @@ impl std::fmt::Display for Refusal {
             Refusal::Removed => f.write_str("the instructor removed you from this room"),
             Refusal::Denied => f.write_str("the instructor did not let you in"),
             Refusal::VersionMismatch { hub } => {
-                write!(f, "the instructor runs another version of Coderoom (protocol {hub})")
+                write!(
+                    f,
+                    "the instructor runs another version of Coderoom (protocol {hub})"
+                )
             }
             Refusal::BadName => f.write_str("a name of 1 to 40 characters is needed"),
         }
@@ -114,7 +121,10 @@ pub enum Control {
     /// Who may write the board besides the instructor.
     GivePen(Option<PeerId>),
     /// Follow `leader`; `binding` is lecture mode: learners cannot leave it.
-    Follow { leader: Option<PeerId>, binding: bool },
+    Follow {
+        leader: Option<PeerId>,
+        binding: bool,
+    },
     /// From the hub: everyone in the room, after any change.
     Participants(Vec<Participant>),
     /// From the hub to the instructor: someone waits for approval.
@@ -147,17 +157,28 @@ pub enum Message {
         title: String,
         /// The documents the peer may read (and so will be synced).
         docs: Vec<DocId>,
+        /// Those of them the peer may write now. A replica of any other one is replaced by the
+        /// hub's copy, dropping edits made without the right to make them.
+        writable: Vec<DocId>,
     },
     /// The hub waits for the instructor's approval.
     Waiting,
     Refused(Refusal),
     /// A y-sync message (`yrs::sync::Message`, v1 encoding) for one document.
-    Sync { doc: DocId, payload: Vec<u8> },
+    Sync {
+        doc: DocId,
+        payload: Vec<u8>,
+    },
     /// The hub's whole state of a document: replace your replica with it (after a refusal, or
     /// when you may newly read it).
-    Resync { doc: DocId, state: Vec<u8> },
+    Resync {
+        doc: DocId,
+        state: Vec<u8>,
+    },
     /// A y-sync awareness update (presence: name, colour, role, open file, cursor, selection).
-    Awareness { payload: Vec<u8> },
+    Awareness {
+        payload: Vec<u8>,
+    },
     Control(Control),
     Notice(Notice),
 }

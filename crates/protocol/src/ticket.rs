@@ -26,9 +26,18 @@ struct Encoded {
 
 impl std::fmt::Display for Ticket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let bytes = postcard::to_stdvec(&Encoded { version: TICKET_VERSION, ticket: self.clone() })
-            .map_err(|_| std::fmt::Error)?;
-        write!(f, "{PREFIX}{}", data_encoding::BASE32_NOPAD.encode(&bytes).to_ascii_lowercase())
+        let bytes = postcard::to_stdvec(&Encoded {
+            version: TICKET_VERSION,
+            ticket: self.clone(),
+        })
+        .map_err(|_| std::fmt::Error)?;
+        write!(
+            f,
+            "{PREFIX}{}",
+            data_encoding::BASE32_NOPAD
+                .encode(&bytes)
+                .to_ascii_lowercase()
+        )
     }
 }
 
@@ -46,7 +55,9 @@ impl FromStr for Ticket {
         }
         let bytes = data_encoding::BASE32_NOPAD
             .decode(body.to_ascii_uppercase().as_bytes())
-            .map_err(|_| bad("it has characters that cannot be in a ticket, or it was cut short"))?;
+            .map_err(|_| {
+                bad("it has characters that cannot be in a ticket, or it was cut short")
+            })?;
         if bytes.first() != Some(&TICKET_VERSION) {
             return Err(bad("it was made by another version of Coderoom"));
         }
@@ -65,16 +76,27 @@ mod tests {
         let hub = iroh_base::EndpointAddr::new(key.public())
             .with_ip_addr("192.168.1.20:4433".parse().expect("addr"))
             .with_ip_addr("[fe80::1]:4433".parse().expect("addr"));
-        Ticket { hub, room: RoomId([1; 16]), secret: JoinSecret([2; 32]) }
+        Ticket {
+            hub,
+            room: RoomId([1; 16]),
+            secret: JoinSecret([2; 32]),
+        }
     }
 
     #[test]
     fn round_trip() {
         let text = ticket().to_string();
         assert!(text.starts_with("coderoom"));
-        assert!(text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()), "{text}");
+        assert!(
+            text.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()),
+            "{text}"
+        );
         assert_eq!(text.parse::<Ticket>().expect("parse"), ticket());
-        assert_eq!(format!("  {text}\n").parse::<Ticket>().expect("trimmed"), ticket());
+        assert_eq!(
+            format!("  {text}\n").parse::<Ticket>().expect("trimmed"),
+            ticket()
+        );
     }
 
     #[test]
@@ -84,7 +106,11 @@ mod tests {
         assert!(error("").contains("starts with"));
         assert!(error("hello").contains("starts with"));
         assert!(error("coderoom").contains("empty"));
-        assert!(error(&text[..text.len() / 2]).contains("cut short"), "{}", error(&text[..text.len() / 2]));
+        assert!(
+            error(&text[..text.len() / 2]).contains("cut short"),
+            "{}",
+            error(&text[..text.len() / 2])
+        );
         assert!(error(&format!("{text}!")).contains("characters"));
         let mut stale = text.clone().into_bytes();
         stale[8] = b'z'; // The first base32 character holds the version byte's top bits.

@@ -1,0 +1,778 @@
+//! The hub: the instructor's side of a room. It admits peers, holds the authoritative copy of
+//! every document, checks each update against the sender's role before applying it, asks for it
+//! to be persisted, and relays it to the peers that read that document.
+
+use std::collections::BTreeMap;
+
+use coderoom_protocol::{
+    Control, Credential, DocId, JoinSecret, Message, Notice, Participant, PeerId, Refusal, Role,
+    RoomId, PROTOCOL_VERSION,
+};
+use yrs::sync::SyncMessage;
+use yrs::Doc;
+
+use super::sync;
+use crate::RoomError;
+
+/// Which connection (a peer may reconnect, so connections and peers differ).
+pub type ConnId = u64;
+
+/// Wrong codes allowed per peer in one window, and the window.
+const CODE_ATTEMPTS: u32 = 5;
+const CODE_WINDOW_MS: u64 = 60_000;
+
+#[derive(Debug, Clone)]
+pub struct RoomSettings {
+    pub id: RoomId,
+    pub title: String,
+    pub secret: JoinSecret,
+    /// The short code read out for nearby joins.
+    pub code: String,
+    /// The instructor: the hub's own identity.
+    pub instructor: PeerId,
+    pub instructor_name: String,
+}
+
+#[derive(Debug)]
+pub enum HubEvent {
+    /// QUIC has authenticated `peer` on a new connection.
+    Connected {
+        conn: ConnId,
+        peer: PeerId,
+    },
+    Frame {
+        conn: ConnId,
+        message: Message,
+    },
+    /// The connection ended (either side, any reason).
+    Closed {
+        conn: ConnId,
+    },
+    /// The instructor acts from the hub's own window.
+    Instructor(Control),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum HubAction {
+    Send {
+        conn: ConnId,
+        message: Message,
+    },
+    /// Close after sending what is queued, with a reason for the log.
+    Close {
+        conn: ConnId,
+        reason: String,
+    },
+    /// Store before relaying (history); `author` made it.
+    Persist {
+        doc: DocId,
+        author: PeerId,
+        update: Vec<u8>,
+    },
+    /// Tell the instructor's window something changed.
+    Changed(DocId),
+    JoinRequest(Participant),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    AwaitingHello,
+    AwaitingApproval,
+    Joined,
+}
+
+struct Connection {
+    peer: PeerId,
+    stage: Stage,
+}
+
+struct Member {
+    name: String,
+    colour: String,
+    role: Role,
+    approved: bool,
+    removed: bool,
+    /// The last awareness update this member sent, for newcomers.
+    awareness: Option<Vec<u8>>,
+}
+
+pub struct HubCore {
+    settings: RoomSettings,
+    docs: BTreeMap<DocId, Doc>,
+    connections: BTreeMap<ConnId, Connection>,
+    members: BTreeMap<PeerId, Member>,
+    approval_required: bool,
+    locked: bool,
+    pen: Option<PeerId>,
+    follow: Option<(Option<PeerId>, bool)>,
+    /// Documents a connection was told to resync: its updates to them are dropped until its
+    /// step 1 for the document shows it has taken the hub's state (they were made on the
+    /// refused replica, which the peer discards).
+    resyncing: std::collections::BTreeSet<(ConnId, DocId)>,
+    /// Wrong-code counts per peer: (count, window start ms).
+    code_failures: BTreeMap<PeerId, (u32, u64)>,
+    client_ids: u64,
+}
+
+impl HubCore {
+    /// A room with an empty board. `client_id_seed` makes yrs client ids reproducible in tests.
+    pub fn new(settings: RoomSettings, client_id_seed: u64) -> Self {
+        let board = crate::files::new_doc(client_id_seed);
+        Self {
+            settings,
+            docs: BTreeMap::from([(DocId::Board, board)]),
+            connections: BTreeMap::new(),
+            members: BTreeMap::new(),
+            approval_required: false,
+            locked: false,
+            pen: None,
+            follow: None,
+            resyncing: std::collections::BTreeSet::new(),
+            code_failures: BTreeMap::new(),
+            client_ids: client_id_seed.wrapping_add(1),
+        }
+    }
+
+    /// Rebuilds a room from persisted updates (after a crash or to resume a session).
+    pub fn restore(
+        settings: RoomSettings,
+        client_id_seed: u64,
+        updates: impl IntoIterator<Item = (DocId, Vec<u8>)>,
+    ) -> Result<Self, RoomError> {
+        let mut hub = Self::new(settings, client_id_seed);
+        for (doc, update) in updates {
+            sync::apply(hub.doc_mut(doc), &update)?;
+        }
+        Ok(hub)
+    }
+
+    pub fn settings(&self) -> &RoomSettings {
+        &self.settings
+    }
+
+    pub fn doc(&self, id: DocId) -> Option<&Doc> {
+        self.docs.get(&id)
+    }
+
+    pub fn doc_ids(&self) -> Vec<DocId> {
+        self.docs.keys().copied().collect()
+    }
+
+    fn doc_mut(&mut self, id: DocId) -> &Doc {
+        let next_client = &mut self.client_ids;
+        self.docs.entry(id).or_insert_with(|| {
+            *next_client = next_client.wrapping_add(1);
+            crate::files::new_doc(*next_client)
+        })
+    }
+
+    /// Everyone known to the room, with whether they are connected now.
+    pub fn participants(&self) -> Vec<Participant> {
+        let mut list: Vec<Participant> = self
+            .members
+            .iter()
+            .filter(|(_, member)| !member.removed)
+            .map(|(id, member)| Participant {
+                id: *id,
+                name: member.name.clone(),
+                colour: member.colour.clone(),
+                role: member.role,
+                online: self
+                    .connections
+                    .values()
+                    .any(|c| c.peer == *id && c.stage == Stage::Joined),
+            })
+            .collect();
+        list.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        list
+    }
+
+    fn role_of(&self, peer: PeerId) -> Option<Role> {
+        if peer == self.settings.instructor {
+            return Some(Role::Instructor);
+        }
+        self.members
+            .get(&peer)
+            .filter(|m| !m.removed)
+            .map(|m| m.role)
+    }
+
+    fn may_read(&self, peer: PeerId, doc: DocId) -> bool {
+        match (self.role_of(peer), doc) {
+            (None, _) => false,
+            (Some(Role::Instructor), _) => true,
+            (Some(_), DocId::Board) => true,
+            (Some(_), DocId::Workspace(owner)) => owner == peer,
+        }
+    }
+
+    fn may_write(&self, peer: PeerId, doc: DocId) -> Result<(), String> {
+        match (self.role_of(peer), doc) {
+            (None, _) => Err("you are not in the room".into()),
+            (Some(Role::Instructor), _) => Ok(()),
+            (Some(Role::Observer), _) => Err("observers cannot edit".into()),
+            (Some(Role::Learner), DocId::Board) if self.pen == Some(peer) => Ok(()),
+            (Some(Role::Learner), DocId::Board) => {
+                Err("only the instructor and whoever holds the pen may edit the board".into())
+            }
+            (Some(Role::Learner), DocId::Workspace(owner)) if owner == peer => Ok(()),
+            (Some(Role::Learner), DocId::Workspace(_)) => {
+                Err("a workspace is edited by its owner and the instructor".into())
+            }
+        }
+    }
+
+    fn readable_docs(&self, peer: PeerId) -> Vec<DocId> {
+        let mut docs: Vec<DocId> = self
+            .docs
+            .keys()
+            .copied()
+            .filter(|d| self.may_read(peer, *d))
+            .collect();
+        if self.role_of(peer) == Some(Role::Learner) && !docs.contains(&DocId::Workspace(peer)) {
+            docs.push(DocId::Workspace(peer));
+        }
+        docs
+    }
+
+    fn joined_conns(&self) -> impl Iterator<Item = (ConnId, PeerId)> + '_ {
+        self.connections
+            .iter()
+            .filter(|(_, c)| c.stage == Stage::Joined)
+            .map(|(id, c)| (*id, c.peer))
+    }
+
+    fn broadcast(&self, message: &Message, out: &mut Vec<HubAction>) {
+        for (conn, _) in self.joined_conns() {
+            out.push(HubAction::Send {
+                conn,
+                message: message.clone(),
+            });
+        }
+    }
+
+    fn broadcast_participants(&self, out: &mut Vec<HubAction>) {
+        self.broadcast(
+            &Message::Control(Control::Participants(self.participants())),
+            out,
+        );
+    }
+
+    /// Handles one event at `now_ms` (a monotonic clock in milliseconds).
+    pub fn handle(&mut self, now_ms: u64, event: HubEvent) -> Vec<HubAction> {
+        let mut out = Vec::new();
+        match event {
+            HubEvent::Connected { conn, peer } => {
+                self.connections.insert(
+                    conn,
+                    Connection {
+                        peer,
+                        stage: Stage::AwaitingHello,
+                    },
+                );
+            }
+            HubEvent::Closed { conn } => {
+                self.resyncing.retain(|(c, _)| *c != conn);
+                if let Some(connection) = self.connections.remove(&conn) {
+                    if connection.stage == Stage::Joined {
+                        self.broadcast_participants(&mut out);
+                    }
+                }
+            }
+            HubEvent::Frame { conn, message } => self.frame(now_ms, conn, message, &mut out),
+            HubEvent::Instructor(control) => self.instructor(control, &mut out),
+        }
+        out
+    }
+
+    fn violation(&mut self, conn: ConnId, reason: String, out: &mut Vec<HubAction>) {
+        out.push(HubAction::Send {
+            conn,
+            message: Message::Notice(Notice::ProtocolViolation(reason.clone())),
+        });
+        out.push(HubAction::Close { conn, reason });
+    }
+
+    fn frame(&mut self, now_ms: u64, conn: ConnId, message: Message, out: &mut Vec<HubAction>) {
+        let Some(connection) = self.connections.get(&conn) else {
+            return;
+        };
+        let (peer, stage) = (connection.peer, connection.stage);
+        match (stage, message) {
+            (
+                Stage::AwaitingHello,
+                Message::Hello {
+                    protocol_version,
+                    room,
+                    credential,
+                    name,
+                    colour,
+                },
+            ) => {
+                self.hello(
+                    now_ms,
+                    conn,
+                    peer,
+                    protocol_version,
+                    room,
+                    credential,
+                    name,
+                    colour,
+                    out,
+                );
+            }
+            (Stage::AwaitingHello | Stage::AwaitingApproval, other) => self.violation(
+                conn,
+                format!("expected Hello first, got {}", message_kind(&other)),
+                out,
+            ),
+            (Stage::Joined, Message::Sync { doc, payload }) => {
+                self.sync(conn, peer, doc, &payload, out)
+            }
+            (Stage::Joined, Message::Awareness { payload }) => {
+                if payload.len() > 64 * 1024 {
+                    return self.violation(conn, "awareness update over 64 KiB".into(), out);
+                }
+                if let Some(member) = self.members.get_mut(&peer) {
+                    member.awareness = Some(payload.clone());
+                }
+                for (other, _) in self.joined_conns() {
+                    if other != conn {
+                        out.push(HubAction::Send {
+                            conn: other,
+                            message: Message::Awareness {
+                                payload: payload.clone(),
+                            },
+                        });
+                    }
+                }
+            }
+            (Stage::Joined, Message::Control(control)) => {
+                if self.role_of(peer) == Some(Role::Instructor) {
+                    self.instructor(control, out);
+                } else {
+                    out.push(HubAction::Send {
+                        conn,
+                        message: Message::Notice(Notice::ProtocolViolation(
+                            "only the instructor controls the room".into(),
+                        )),
+                    });
+                }
+            }
+            (Stage::Joined, other) => self.violation(
+                conn,
+                format!("a peer may not send {}", message_kind(&other)),
+                out,
+            ),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn hello(
+        &mut self,
+        now_ms: u64,
+        conn: ConnId,
+        peer: PeerId,
+        protocol_version: u32,
+        room: RoomId,
+        credential: Credential,
+        name: String,
+        colour: String,
+        out: &mut Vec<HubAction>,
+    ) {
+        let refuse = |reason: Refusal, out: &mut Vec<HubAction>| {
+            out.push(HubAction::Send {
+                conn,
+                message: Message::Refused(reason.clone()),
+            });
+            out.push(HubAction::Close {
+                conn,
+                reason: reason.to_string(),
+            });
+        };
+        if protocol_version != PROTOCOL_VERSION {
+            return refuse(
+                Refusal::VersionMismatch {
+                    hub: PROTOCOL_VERSION,
+                },
+                out,
+            );
+        }
+        if room != self.settings.id {
+            return refuse(Refusal::WrongRoom, out);
+        }
+        match credential {
+            Credential::Secret(secret) => {
+                if !constant_time_eq(&secret.0, &self.settings.secret.0) {
+                    return refuse(Refusal::WrongSecret, out);
+                }
+            }
+            Credential::Code(code) => {
+                let (count, since) = self
+                    .code_failures
+                    .get(&peer)
+                    .copied()
+                    .unwrap_or((0, now_ms));
+                let (count, since) = if now_ms.saturating_sub(since) > CODE_WINDOW_MS {
+                    (0, now_ms)
+                } else {
+                    (count, since)
+                };
+                if count >= CODE_ATTEMPTS {
+                    let retry =
+                        (CODE_WINDOW_MS - now_ms.saturating_sub(since)).div_ceil(1000) as u32;
+                    return refuse(
+                        Refusal::TooManyAttempts {
+                            retry_after_secs: retry.max(1),
+                        },
+                        out,
+                    );
+                }
+                if !constant_time_eq(code.as_bytes(), self.settings.code.as_bytes()) {
+                    self.code_failures.insert(peer, (count + 1, since));
+                    return refuse(Refusal::WrongCode, out);
+                }
+                self.code_failures.remove(&peer);
+            }
+        }
+        let name = name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > 40 {
+            return refuse(Refusal::BadName, out);
+        }
+        let colour: String = colour.chars().take(16).collect();
+        if let Some(member) = self.members.get(&peer) {
+            if member.removed {
+                return refuse(Refusal::Removed, out);
+            }
+        } else if peer != self.settings.instructor {
+            if self.locked {
+                return refuse(Refusal::Locked, out);
+            }
+            self.members.insert(
+                peer,
+                Member {
+                    name: name.clone(),
+                    colour: colour.clone(),
+                    role: Role::Learner,
+                    approved: !self.approval_required,
+                    removed: false,
+                    awareness: None,
+                },
+            );
+        }
+        if let Some(member) = self.members.get_mut(&peer) {
+            member.name = name;
+            member.colour = colour;
+        }
+        let approved = self.members.get(&peer).is_none_or(|m| m.approved);
+        if !approved {
+            if let Some(connection) = self.connections.get_mut(&conn) {
+                connection.stage = Stage::AwaitingApproval;
+            }
+            out.push(HubAction::Send {
+                conn,
+                message: Message::Waiting,
+            });
+            if let Some(participant) = self.participant(peer) {
+                out.push(HubAction::JoinRequest(participant.clone()));
+                let instructor = self.settings.instructor;
+                for (other, _) in self.joined_conns().filter(|(_, p)| *p == instructor) {
+                    out.push(HubAction::Send {
+                        conn: other,
+                        message: Message::Control(Control::JoinRequest(participant.clone())),
+                    });
+                }
+            }
+            return;
+        }
+        self.admit(conn, peer, out);
+    }
+
+    fn participant(&self, peer: PeerId) -> Option<Participant> {
+        let member = self.members.get(&peer)?;
+        Some(Participant {
+            id: peer,
+            name: member.name.clone(),
+            colour: member.colour.clone(),
+            role: member.role,
+            online: false,
+        })
+    }
+
+    fn admit(&mut self, conn: ConnId, peer: PeerId, out: &mut Vec<HubAction>) {
+        let Some(role) = self.role_of(peer) else {
+            return;
+        };
+        if role == Role::Learner {
+            self.doc_mut(DocId::Workspace(peer));
+        }
+        if let Some(connection) = self.connections.get_mut(&conn) {
+            connection.stage = Stage::Joined;
+        }
+        let docs = self.readable_docs(peer);
+        let writable = docs
+            .iter()
+            .copied()
+            .filter(|doc| self.may_write(peer, *doc).is_ok())
+            .collect();
+        out.push(HubAction::Send {
+            conn,
+            message: Message::Welcome {
+                you: peer,
+                role,
+                title: self.settings.title.clone(),
+                docs: docs.clone(),
+                writable,
+            },
+        });
+        for doc in docs {
+            if let Some(state) = self.docs.get(&doc) {
+                out.push(HubAction::Send {
+                    conn,
+                    message: Message::Sync {
+                        doc,
+                        payload: sync::step1(state),
+                    },
+                });
+            }
+        }
+        for (other, member) in &self.members {
+            if let (Some(payload), true) = (&member.awareness, *other != peer) {
+                out.push(HubAction::Send {
+                    conn,
+                    message: Message::Awareness {
+                        payload: payload.clone(),
+                    },
+                });
+            }
+        }
+        out.push(HubAction::Send {
+            conn,
+            message: Message::Control(Control::GivePen(self.pen)),
+        });
+        if let Some((leader, binding)) = self.follow {
+            out.push(HubAction::Send {
+                conn,
+                message: Message::Control(Control::Follow { leader, binding }),
+            });
+        }
+        self.broadcast_participants(out);
+    }
+
+    fn sync(
+        &mut self,
+        conn: ConnId,
+        peer: PeerId,
+        doc: DocId,
+        payload: &[u8],
+        out: &mut Vec<HubAction>,
+    ) {
+        let message = match sync::decode(payload) {
+            Ok(message) => message,
+            Err(error) => return self.violation(conn, error.to_string(), out),
+        };
+        match message {
+            SyncMessage::SyncStep1(their_state) => {
+                self.resyncing.remove(&(conn, doc));
+                if !self.may_read(peer, doc) {
+                    return out.push(HubAction::Send {
+                        conn,
+                        message: Message::Notice(Notice::Refused {
+                            doc,
+                            reason: "you may not read this document".into(),
+                        }),
+                    });
+                }
+                if let Some(state) = self.docs.get(&doc) {
+                    out.push(HubAction::Send {
+                        conn,
+                        message: Message::Sync {
+                            doc,
+                            payload: sync::step2(state, &their_state),
+                        },
+                    });
+                }
+            }
+            SyncMessage::SyncStep2(update) | SyncMessage::Update(update) => {
+                if self.resyncing.contains(&(conn, doc)) {
+                    return;
+                }
+                if let Err(reason) = self.may_write(peer, doc) {
+                    let Some(state) = self.docs.get(&doc) else {
+                        return out.push(HubAction::Send {
+                            conn,
+                            message: Message::Notice(Notice::Refused { doc, reason }),
+                        });
+                    };
+                    match sync::would_change(state, &update) {
+                        Ok(false) => {} // Nothing new: a step 2 with no edits.
+                        Ok(true) => {
+                            out.push(HubAction::Send {
+                                conn,
+                                message: Message::Notice(Notice::Refused { doc, reason }),
+                            });
+                            if self.may_read(peer, doc) {
+                                out.push(HubAction::Send {
+                                    conn,
+                                    message: Message::Resync {
+                                        doc,
+                                        state: sync::full_state(state),
+                                    },
+                                });
+                                self.resyncing.insert((conn, doc));
+                            }
+                        }
+                        Err(error) => self.violation(conn, error.to_string(), out),
+                    }
+                    return;
+                }
+                let target = self.doc_mut(doc);
+                if let Err(error) = sync::apply(target, &update) {
+                    return self.violation(conn, error.to_string(), out);
+                }
+                out.push(HubAction::Persist {
+                    doc,
+                    author: peer,
+                    update: update.clone(),
+                });
+                out.push(HubAction::Changed(doc));
+                let relay = Message::Sync {
+                    doc,
+                    payload: sync::update_message(update),
+                };
+                let readers: Vec<ConnId> = self
+                    .joined_conns()
+                    .filter(|(other, reader)| *other != conn && self.may_read(*reader, doc))
+                    .map(|(other, _)| other)
+                    .collect();
+                for reader in readers {
+                    out.push(HubAction::Send {
+                        conn: reader,
+                        message: relay.clone(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// The instructor edits a document from the hub's own window.
+    pub fn edit(&mut self, doc: DocId, edit: impl FnOnce(&Doc)) -> Vec<HubAction> {
+        let mut out = Vec::new();
+        let target = self.doc_mut(doc);
+        let Some(update) = sync::capture_edit(target, edit) else {
+            return out;
+        };
+        out.push(HubAction::Persist {
+            doc,
+            author: self.settings.instructor,
+            update: update.clone(),
+        });
+        let relay = Message::Sync {
+            doc,
+            payload: sync::update_message(update),
+        };
+        let readers: Vec<ConnId> = self
+            .joined_conns()
+            .filter(|(_, reader)| self.may_read(*reader, doc))
+            .map(|(conn, _)| conn)
+            .collect();
+        for conn in readers {
+            out.push(HubAction::Send {
+                conn,
+                message: relay.clone(),
+            });
+        }
+        out
+    }
+
+    fn instructor(&mut self, control: Control, out: &mut Vec<HubAction>) {
+        match control {
+            Control::RequireApproval(on) => self.approval_required = on,
+            Control::Lock(on) => self.locked = on,
+            Control::Approve(peer) => {
+                if let Some(member) = self.members.get_mut(&peer) {
+                    member.approved = true;
+                }
+                let waiting: Vec<ConnId> = self
+                    .connections
+                    .iter()
+                    .filter(|(_, c)| c.peer == peer && c.stage == Stage::AwaitingApproval)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for conn in waiting {
+                    self.admit(conn, peer, out);
+                }
+            }
+            Control::Deny(peer) => {
+                self.members.remove(&peer);
+                self.close_peer(peer, Refusal::Denied, out);
+            }
+            Control::Remove(peer) => {
+                if let Some(member) = self.members.get_mut(&peer) {
+                    member.removed = true;
+                }
+                if self.pen == Some(peer) {
+                    self.pen = None;
+                }
+                self.close_peer(peer, Refusal::Removed, out);
+                self.broadcast_participants(out);
+            }
+            Control::SetRole(peer, role) => {
+                if let Some(member) = self.members.get_mut(&peer) {
+                    member.role = role;
+                }
+                self.broadcast_participants(out);
+            }
+            Control::GivePen(holder) => {
+                self.pen = holder;
+                self.broadcast(&Message::Control(Control::GivePen(holder)), out);
+            }
+            Control::Follow { leader, binding } => {
+                self.follow = Some((leader, binding));
+                self.broadcast(&Message::Control(Control::Follow { leader, binding }), out);
+            }
+            Control::Participants(_) | Control::JoinRequest(_) => {}
+        }
+    }
+
+    fn close_peer(&mut self, peer: PeerId, reason: Refusal, out: &mut Vec<HubAction>) {
+        let conns: Vec<ConnId> = self
+            .connections
+            .iter()
+            .filter(|(_, c)| c.peer == peer)
+            .map(|(id, _)| *id)
+            .collect();
+        for conn in conns {
+            out.push(HubAction::Send {
+                conn,
+                message: Message::Refused(reason.clone()),
+            });
+            out.push(HubAction::Close {
+                conn,
+                reason: reason.to_string(),
+            });
+            self.connections.remove(&conn);
+        }
+    }
+}
+
+fn message_kind(message: &Message) -> &'static str {
+    match message {
+        Message::Hello { .. } => "Hello",
+        Message::Welcome { .. } => "Welcome",
+        Message::Waiting => "Waiting",
+        Message::Refused(_) => "Refused",
+        Message::Sync { .. } => "Sync",
+        Message::Resync { .. } => "Resync",
+        Message::Awareness { .. } => "Awareness",
+        Message::Control(_) => "Control",
+        Message::Notice(_) => "Notice",
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

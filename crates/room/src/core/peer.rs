@@ -1,0 +1,272 @@
+//! A peer (learner or observer; the instructor's own window talks to the hub directly): holds
+//! its replicas of the documents it may read, sends its edits, and merges what the hub relays.
+//! Edits made while disconnected stay in the replicas and are exchanged by the sync handshake
+//! (step 1 / step 2) on the next connection.
+
+use std::collections::BTreeMap;
+
+use coderoom_protocol::{
+    Control, Credential, DocId, Message, Notice, Participant, PeerId, Refusal, Role, RoomId,
+    PROTOCOL_VERSION,
+};
+use yrs::sync::SyncMessage;
+use yrs::Doc;
+
+use super::sync;
+
+#[derive(Debug)]
+pub enum PeerEvent {
+    /// A connection to the hub is up.
+    Connected,
+    Frame(Message),
+    /// The connection is gone; edits go on locally.
+    Disconnected,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PeerAction {
+    Send(Message),
+    /// A document changed (from the hub or a resync).
+    Changed(DocId),
+    Joined {
+        role: Role,
+        title: String,
+    },
+    WaitingForApproval,
+    /// The hub turned us away: do not reconnect with the same credential.
+    Refused(Refusal),
+    /// An update of ours was refused (and our replica reset to the hub's).
+    EditRefused {
+        doc: DocId,
+        reason: String,
+    },
+    /// The connection is unusable; drop it (the caller reconnects).
+    Disconnect(String),
+    Participants(Vec<Participant>),
+    Pen(Option<PeerId>),
+    Follow {
+        leader: Option<PeerId>,
+        binding: bool,
+    },
+    Awareness(Vec<u8>),
+}
+
+pub struct PeerCore {
+    me: PeerId,
+    room: RoomId,
+    credential: Credential,
+    name: String,
+    colour: String,
+    docs: BTreeMap<DocId, Doc>,
+    role: Option<Role>,
+    connected: bool,
+    joined: bool,
+    pen: Option<PeerId>,
+    /// Documents whose handshake is done on this connection: until the hub's step 1 is
+    /// answered, edits are not sent one by one (the step 2 will carry them all, in order).
+    synced: std::collections::BTreeSet<DocId>,
+    next_client_id: u64,
+}
+
+impl PeerCore {
+    /// `client_id_seed` seeds yrs client ids (random in the app, fixed in simulations).
+    pub fn new(
+        me: PeerId,
+        room: RoomId,
+        credential: Credential,
+        name: String,
+        colour: String,
+        client_id_seed: u64,
+    ) -> Self {
+        Self {
+            me,
+            room,
+            credential,
+            name,
+            colour,
+            docs: BTreeMap::new(),
+            role: None,
+            connected: false,
+            joined: false,
+            pen: None,
+            synced: std::collections::BTreeSet::new(),
+            next_client_id: client_id_seed,
+        }
+    }
+
+    pub fn me(&self) -> PeerId {
+        self.me
+    }
+
+    pub fn role(&self) -> Option<Role> {
+        self.role
+    }
+
+    pub fn is_joined(&self) -> bool {
+        self.joined
+    }
+
+    pub fn doc(&self, id: DocId) -> Option<&Doc> {
+        self.docs.get(&id)
+    }
+
+    pub fn doc_ids(&self) -> Vec<DocId> {
+        self.docs.keys().copied().collect()
+    }
+
+    fn new_doc(&mut self) -> Doc {
+        self.next_client_id = self.next_client_id.wrapping_add(1) & ((1 << 53) - 1);
+        crate::files::new_doc(self.next_client_id.max(1))
+    }
+
+    fn doc_mut(&mut self, id: DocId) -> &Doc {
+        if !self.docs.contains_key(&id) {
+            let doc = self.new_doc();
+            self.docs.insert(id, doc);
+        }
+        &self.docs[&id]
+    }
+
+    /// This peer's own workspace.
+    pub fn workspace(&self) -> DocId {
+        DocId::Workspace(self.me)
+    }
+
+    /// Whether the hub would accept our edits to `doc` (as far as we know).
+    pub fn may_write(&self, doc: DocId) -> bool {
+        match (self.role, doc) {
+            (Some(Role::Instructor), _) => true,
+            (Some(Role::Learner), DocId::Workspace(owner)) => owner == self.me,
+            (Some(Role::Learner), DocId::Board) => self.pen == Some(self.me),
+            _ => false,
+        }
+    }
+
+    /// Edits a local replica, online or not, and sends the change when joined.
+    pub fn edit(&mut self, doc: DocId, edit: impl FnOnce(&Doc)) -> Vec<PeerAction> {
+        let target = self.doc_mut(doc);
+        let Some(update) = sync::capture_edit(target, edit) else {
+            return Vec::new();
+        };
+        if self.connected && self.joined && self.synced.contains(&doc) {
+            vec![PeerAction::Send(Message::Sync {
+                doc,
+                payload: sync::update_message(update),
+            })]
+        } else {
+            Vec::new()
+        }
+    }
+
+    pub fn handle(&mut self, event: PeerEvent) -> Vec<PeerAction> {
+        let mut out = Vec::new();
+        match event {
+            PeerEvent::Connected => {
+                self.connected = true;
+                self.joined = false;
+                self.synced.clear();
+                out.push(PeerAction::Send(Message::Hello {
+                    protocol_version: PROTOCOL_VERSION,
+                    room: self.room,
+                    credential: self.credential.clone(),
+                    name: self.name.clone(),
+                    colour: self.colour.clone(),
+                }));
+            }
+            PeerEvent::Disconnected => {
+                self.connected = false;
+                self.joined = false;
+            }
+            PeerEvent::Frame(message) => self.frame(message, &mut out),
+        }
+        out
+    }
+
+    fn frame(&mut self, message: Message, out: &mut Vec<PeerAction>) {
+        match message {
+            Message::Welcome {
+                you,
+                role,
+                title,
+                docs,
+                writable,
+            } => {
+                if you != self.me {
+                    out.push(PeerAction::Disconnect(
+                        "the hub welcomed someone else".into(),
+                    ));
+                    return;
+                }
+                self.role = Some(role);
+                self.joined = true;
+                // Documents we may no longer read are dropped, and so are replicas of documents
+                // we may not write (any offline edit to them would be refused): the hub's step 2
+                // fills them afresh. The rest are synced both ways.
+                self.docs
+                    .retain(|id, _| docs.contains(id) && writable.contains(id));
+                // The hub's GivePen follows; until then the pen is as the welcome says.
+                self.pen = writable.contains(&DocId::Board).then_some(self.me);
+                for doc in docs {
+                    let payload = sync::step1(self.doc_mut(doc));
+                    out.push(PeerAction::Send(Message::Sync { doc, payload }));
+                }
+                out.push(PeerAction::Joined { role, title });
+            }
+            Message::Waiting => out.push(PeerAction::WaitingForApproval),
+            Message::Refused(reason) => out.push(PeerAction::Refused(reason)),
+            Message::Sync { doc, payload } => {
+                let message = match sync::decode(&payload) {
+                    Ok(message) => message,
+                    Err(error) => return out.push(PeerAction::Disconnect(error.to_string())),
+                };
+                match message {
+                    SyncMessage::SyncStep1(their_state) => {
+                        let payload = sync::step2(self.doc_mut(doc), &their_state);
+                        // Only what we may write is offered; the hub would refuse the rest.
+                        if self.may_write(doc) {
+                            out.push(PeerAction::Send(Message::Sync { doc, payload }));
+                        }
+                        self.synced.insert(doc);
+                    }
+                    SyncMessage::SyncStep2(update) | SyncMessage::Update(update) => {
+                        if let Err(error) = sync::apply(self.doc_mut(doc), &update) {
+                            return out.push(PeerAction::Disconnect(error.to_string()));
+                        }
+                        out.push(PeerAction::Changed(doc));
+                    }
+                }
+            }
+            Message::Resync { doc, state } => {
+                let fresh = self.new_doc();
+                if let Err(error) = sync::apply(&fresh, &state) {
+                    return out.push(PeerAction::Disconnect(error.to_string()));
+                }
+                // Edits of ours the hub accepted after it made this state are not relayed back
+                // to us: ask for whatever it has beyond it.
+                let payload = sync::step1(&fresh);
+                self.docs.insert(doc, fresh);
+                out.push(PeerAction::Send(Message::Sync { doc, payload }));
+                out.push(PeerAction::Changed(doc));
+            }
+            Message::Notice(Notice::Refused { doc, reason }) => {
+                out.push(PeerAction::EditRefused { doc, reason })
+            }
+            Message::Notice(Notice::ProtocolViolation(reason)) => {
+                out.push(PeerAction::Disconnect(reason))
+            }
+            Message::Awareness { payload } => out.push(PeerAction::Awareness(payload)),
+            Message::Control(Control::Participants(list)) => {
+                out.push(PeerAction::Participants(list))
+            }
+            Message::Control(Control::GivePen(holder)) => {
+                self.pen = holder;
+                out.push(PeerAction::Pen(holder));
+            }
+            Message::Control(Control::Follow { leader, binding }) => {
+                out.push(PeerAction::Follow { leader, binding })
+            }
+            Message::Control(_) => {}
+            Message::Hello { .. } => out.push(PeerAction::Disconnect("the hub sent Hello".into())),
+        }
+    }
+}

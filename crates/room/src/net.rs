@@ -1,0 +1,1 @@
+//! iroh transport (filled in next).

@@ -1,0 +1,1 @@
+//! Per-peer outgoing queues (filled in next).
