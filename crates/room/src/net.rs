@@ -1,1 +1,774 @@
-//! iroh transport (filled in next).
+//! The room over iroh: an endpoint with no relays and no internet lookups, the hub as a
+//! `ProtocolHandler` under Coderoom's ALPN, and peers that connect and reconnect by themselves.
+//! Tasks here only move frames between QUIC streams and the IO-less cores.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use coderoom_protocol::{
+    decode, encode, frame_length, Control, Credential, DocId, Message, PeerId, Refusal, Role,
+    Ticket, ALPN, FRAME_HEADER,
+};
+use iroh::endpoint::{presets, Connection, PortmapperConfig, RecvStream, SendStream};
+use iroh::protocol::{AcceptError, ProtocolHandler, Router};
+use iroh::{Endpoint, EndpointAddr, RelayMode, SecretKey};
+use tokio::sync::{mpsc, oneshot, Mutex, Notify};
+use yrs::Doc;
+
+use crate::core::hub::ConnId;
+use crate::queue::OutQueue;
+use crate::{
+    files, HubAction, HubCore, HubEvent, PeerAction, PeerCore, PeerEvent, RoomError, RoomSettings,
+};
+
+fn network(error: impl std::fmt::Display) -> RoomError {
+    RoomError::Network(error.to_string())
+}
+
+/// This install's persistent secret key: made once, kept in the data dir, so a learner who
+/// reconnects (or restarts the app) is the same learner.
+pub fn load_or_create_identity(path: &Path) -> Result<SecretKey, RoomError> {
+    let identity_error = |reason: String| RoomError::Identity {
+        path: path.display().to_string(),
+        reason,
+    };
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let bytes: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+                identity_error(format!(
+                    "{} bytes, expected 32: the file is damaged; delete it to get a new identity",
+                    bytes.len()
+                ))
+            })?;
+            Ok(SecretKey::from_bytes(&bytes))
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let mut bytes = [0u8; 32];
+            rand::fill(&mut bytes);
+            let key = SecretKey::from_bytes(&bytes);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| identity_error(e.to_string()))?;
+            }
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| identity_error(e.to_string()))?;
+            file.write_all(&key.to_bytes())
+                .map_err(|e| identity_error(e.to_string()))?;
+            Ok(key)
+        }
+        Err(error) => Err(identity_error(error.to_string())),
+    }
+}
+
+/// An endpoint for a classroom LAN: no relays, no port mapping, no internet lookups.
+pub async fn endpoint(secret: SecretKey, bind: SocketAddr) -> Result<Endpoint, RoomError> {
+    Endpoint::builder(presets::Minimal)
+        .relay_mode(RelayMode::Disabled)
+        .portmapper_config(PortmapperConfig::Disabled)
+        .clear_ip_transports()
+        .bind_addr(bind)
+        .map_err(network)?
+        .secret_key(secret)
+        .bind()
+        .await
+        .map_err(network)
+}
+
+pub fn peer_id(endpoint_id: iroh::EndpointId) -> PeerId {
+    PeerId(*endpoint_id.as_bytes())
+}
+
+async fn write_frames(send: &mut SendStream, messages: &[Message]) -> Result<(), RoomError> {
+    let mut batch = Vec::new();
+    for message in messages {
+        batch.extend_from_slice(&encode(message)?);
+    }
+    send.write_all(&batch).await.map_err(network)
+}
+
+/// Reads one frame; the length is checked before its bytes are read.
+async fn read_frame(recv: &mut RecvStream) -> Result<Message, RoomError> {
+    let mut header = [0u8; FRAME_HEADER];
+    recv.read_exact(&mut header).await.map_err(network)?;
+    let length = frame_length(header)?;
+    let mut payload = vec![0u8; length];
+    recv.read_exact(&mut payload).await.map_err(network)?;
+    Ok(decode(&payload)?)
+}
+
+/// One connection's outgoing side: a queue the hub fills and a task that drains it.
+struct Outbox {
+    queue: Mutex<OutQueue>,
+    wake: Notify,
+    closing: std::sync::Mutex<Option<String>>,
+}
+
+impl Outbox {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            queue: Mutex::new(OutQueue::default()),
+            wake: Notify::new(),
+            closing: std::sync::Mutex::new(None),
+        })
+    }
+
+    async fn push(&self, message: Message) -> bool {
+        let pushed = self.queue.lock().await.push(message).is_ok();
+        self.wake.notify_one();
+        pushed
+    }
+
+    fn close(&self, reason: String) {
+        if let Ok(mut closing) = self.closing.lock() {
+            closing.get_or_insert(reason);
+        }
+        self.wake.notify_one();
+    }
+
+    fn closing(&self) -> Option<String> {
+        self.closing.lock().ok().and_then(|c| c.clone())
+    }
+
+    /// Writes what is queued, batch by batch, until closed or the stream fails.
+    async fn run(&self, send: &mut SendStream) -> Result<Option<String>, RoomError> {
+        loop {
+            let batch = self.queue.lock().await.drain();
+            if !batch.is_empty() {
+                write_frames(send, &batch).await?;
+                continue;
+            }
+            if let Some(reason) = self.closing() {
+                return Ok(Some(reason));
+            }
+            self.wake.notified().await;
+        }
+    }
+}
+
+enum HubCommand {
+    Connected {
+        peer: PeerId,
+        outbox: Arc<Outbox>,
+        reply: oneshot::Sender<ConnId>,
+    },
+    Frame {
+        conn: ConnId,
+        message: Message,
+    },
+    Closed {
+        conn: ConnId,
+    },
+    Instructor(Control),
+    Edit {
+        doc: DocId,
+        edit: Box<dyn FnOnce(&Doc) + Send>,
+    },
+    Files {
+        doc: DocId,
+        reply: oneshot::Sender<Option<BTreeMap<String, String>>>,
+    },
+    Docs {
+        reply: oneshot::Sender<Vec<(DocId, BTreeMap<String, String>)>>,
+    },
+    Participants {
+        reply: oneshot::Sender<Vec<coderoom_protocol::Participant>>,
+    },
+}
+
+/// Called with each update the hub accepts, before it is relayed (history hooks in here).
+pub type PersistFn = Box<dyn FnMut(DocId, PeerId, &[u8]) + Send>;
+
+/// Something the hub reports to the instructor's window or terminal.
+#[derive(Debug, Clone)]
+pub enum HubReport {
+    Changed(DocId),
+    JoinRequest(coderoom_protocol::Participant),
+    PeerDropped { peer: PeerId, reason: String },
+}
+
+#[derive(Debug, Clone)]
+struct HubProtocol {
+    commands: mpsc::Sender<HubCommand>,
+}
+
+impl ProtocolHandler for HubProtocol {
+    async fn accept(&self, connection: Connection) -> Result<(), AcceptError> {
+        let peer = peer_id(connection.remote_id());
+        let (mut send, mut recv) = connection.accept_bi().await?;
+        let outbox = Outbox::new();
+        let (reply, conn) = oneshot::channel();
+        if self
+            .commands
+            .send(HubCommand::Connected {
+                peer,
+                outbox: Arc::clone(&outbox),
+                reply,
+            })
+            .await
+            .is_err()
+        {
+            return Ok(());
+        }
+        let Ok(conn) = conn.await else { return Ok(()) };
+        let commands = self.commands.clone();
+        let reader = async {
+            loop {
+                match read_frame(&mut recv).await {
+                    Ok(message) => {
+                        if commands
+                            .send(HubCommand::Frame { conn, message })
+                            .await
+                            .is_err()
+                        {
+                            return "the hub stopped".to_owned();
+                        }
+                    }
+                    Err(error) => return error.to_string(),
+                }
+            }
+        };
+        let reason = tokio::select! {
+            reason = reader => reason,
+            written = outbox.run(&mut send) => match written {
+                Ok(reason) => reason.unwrap_or_default(),
+                Err(error) => error.to_string(),
+            },
+        };
+        let _ = self.commands.send(HubCommand::Closed { conn }).await;
+        // Let what was queued (a refusal, say) reach the peer before closing.
+        let _ = send.finish();
+        let _ = tokio::time::timeout(Duration::from_millis(500), send.stopped()).await;
+        connection.close(1u32.into(), reason.as_bytes());
+        Ok(())
+    }
+}
+
+/// A hosted room: the hub's endpoint, its accept loop and the actor owning the core.
+pub struct Hub {
+    router: Router,
+    commands: mpsc::Sender<HubCommand>,
+    settings: RoomSettings,
+    reports: Mutex<mpsc::UnboundedReceiver<HubReport>>,
+}
+
+impl Hub {
+    /// Starts hosting `settings` on a new endpoint bound to `bind` (e.g. `0.0.0.0:0` for a LAN,
+    /// `127.0.0.1:0` for tests). `core` may be restored from history.
+    pub async fn start(
+        secret: SecretKey,
+        bind: SocketAddr,
+        core: HubCore,
+        persist: Option<PersistFn>,
+    ) -> Result<Self, RoomError> {
+        let endpoint = endpoint(secret, bind).await?;
+        let settings = core.settings().clone();
+        let (commands, receiver) = mpsc::channel(1024);
+        let (report_tx, reports) = mpsc::unbounded_channel();
+        tokio::spawn(hub_actor(core, receiver, persist, report_tx));
+        let router = Router::builder(endpoint)
+            .accept(
+                ALPN,
+                HubProtocol {
+                    commands: commands.clone(),
+                },
+            )
+            .spawn();
+        Ok(Self {
+            router,
+            commands,
+            settings,
+            reports: Mutex::new(reports),
+        })
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        self.router.endpoint()
+    }
+
+    /// The hub's address with every direct address it listens on.
+    pub fn addr(&self) -> EndpointAddr {
+        let endpoint = self.endpoint();
+        let mut addr = endpoint.addr();
+        for socket in endpoint.bound_sockets() {
+            if !socket.ip().is_unspecified() {
+                addr = addr.with_ip_addr(socket);
+            }
+        }
+        addr
+    }
+
+    pub fn ticket(&self) -> Ticket {
+        Ticket {
+            hub: self.addr(),
+            room: self.settings.id,
+            secret: self.settings.secret,
+        }
+    }
+
+    pub fn settings(&self) -> &RoomSettings {
+        &self.settings
+    }
+
+    pub async fn control(&self, control: Control) {
+        let _ = self.commands.send(HubCommand::Instructor(control)).await;
+    }
+
+    /// The instructor edits a document (usually the board).
+    pub async fn edit(&self, doc: DocId, edit: impl FnOnce(&Doc) + Send + 'static) {
+        let _ = self
+            .commands
+            .send(HubCommand::Edit {
+                doc,
+                edit: Box::new(edit),
+            })
+            .await;
+    }
+
+    pub async fn files(&self, doc: DocId) -> Option<BTreeMap<String, String>> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(HubCommand::Files { doc, reply })
+            .await
+            .ok()?;
+        answer.await.ok().flatten()
+    }
+
+    /// Every document with its files.
+    pub async fn documents(&self) -> Vec<(DocId, BTreeMap<String, String>)> {
+        let (reply, answer) = oneshot::channel();
+        if self
+            .commands
+            .send(HubCommand::Docs { reply })
+            .await
+            .is_err()
+        {
+            return Vec::new();
+        }
+        answer.await.unwrap_or_default()
+    }
+
+    pub async fn participants(&self) -> Vec<coderoom_protocol::Participant> {
+        let (reply, answer) = oneshot::channel();
+        if self
+            .commands
+            .send(HubCommand::Participants { reply })
+            .await
+            .is_err()
+        {
+            return Vec::new();
+        }
+        answer.await.unwrap_or_default()
+    }
+
+    /// The next thing to tell the instructor.
+    pub async fn next_report(&self) -> Option<HubReport> {
+        self.reports.lock().await.recv().await
+    }
+
+    pub async fn shutdown(self) {
+        let _ = self.router.shutdown().await;
+    }
+}
+
+async fn hub_actor(
+    mut core: HubCore,
+    mut commands: mpsc::Receiver<HubCommand>,
+    mut persist: Option<PersistFn>,
+    reports: mpsc::UnboundedSender<HubReport>,
+) {
+    let started = Instant::now();
+    let mut outboxes: BTreeMap<ConnId, (PeerId, Arc<Outbox>)> = BTreeMap::new();
+    let next_conn = AtomicU64::new(1);
+    while let Some(command) = commands.recv().await {
+        let now = started.elapsed().as_millis() as u64;
+        let actions = match command {
+            HubCommand::Connected {
+                peer,
+                outbox,
+                reply,
+            } => {
+                let conn = next_conn.fetch_add(1, Ordering::Relaxed);
+                outboxes.insert(conn, (peer, outbox));
+                let _ = reply.send(conn);
+                core.handle(now, HubEvent::Connected { conn, peer })
+            }
+            HubCommand::Frame { conn, message } => {
+                core.handle(now, HubEvent::Frame { conn, message })
+            }
+            HubCommand::Closed { conn } => {
+                outboxes.remove(&conn);
+                core.handle(now, HubEvent::Closed { conn })
+            }
+            HubCommand::Instructor(control) => core.handle(now, HubEvent::Instructor(control)),
+            HubCommand::Edit { doc, edit } => core.edit(doc, edit),
+            HubCommand::Files { doc, reply } => {
+                let _ = reply.send(core.doc(doc).map(files::read_all));
+                continue;
+            }
+            HubCommand::Docs { reply } => {
+                let docs = core
+                    .doc_ids()
+                    .into_iter()
+                    .filter_map(|id| core.doc(id).map(|d| (id, files::read_all(d))))
+                    .collect();
+                let _ = reply.send(docs);
+                continue;
+            }
+            HubCommand::Participants { reply } => {
+                let _ = reply.send(core.participants());
+                continue;
+            }
+        };
+        for action in actions {
+            match action {
+                HubAction::Send { conn, message } => {
+                    if let Some((peer, outbox)) = outboxes.get(&conn) {
+                        if !outbox.push(message).await {
+                            let reason =
+                                "fell too far behind; it will resync when it reconnects".to_owned();
+                            let _ = reports.send(HubReport::PeerDropped {
+                                peer: *peer,
+                                reason: reason.clone(),
+                            });
+                            outbox.close(reason);
+                        }
+                    }
+                }
+                HubAction::Close { conn, reason } => {
+                    if let Some((peer, outbox)) = outboxes.get(&conn) {
+                        let _ = reports.send(HubReport::PeerDropped {
+                            peer: *peer,
+                            reason: reason.clone(),
+                        });
+                        outbox.close(reason);
+                    }
+                }
+                HubAction::Persist {
+                    doc,
+                    author,
+                    update,
+                } => {
+                    if let Some(persist) = persist.as_mut() {
+                        persist(doc, author, &update);
+                    }
+                }
+                HubAction::Changed(doc) => {
+                    let _ = reports.send(HubReport::Changed(doc));
+                }
+                HubAction::JoinRequest(participant) => {
+                    let _ = reports.send(HubReport::JoinRequest(participant));
+                }
+            }
+        }
+    }
+}
+
+/// What a joined peer reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PeerReport {
+    Joined {
+        role: Role,
+        title: String,
+    },
+    Waiting,
+    Changed(DocId),
+    EditRefused {
+        doc: DocId,
+        reason: String,
+    },
+    Disconnected(String),
+    Participants(Vec<coderoom_protocol::Participant>),
+    Pen(Option<PeerId>),
+    Follow {
+        leader: Option<PeerId>,
+        binding: bool,
+    },
+}
+
+enum PeerCommand {
+    Edit {
+        doc: DocId,
+        edit: Box<dyn FnOnce(&Doc) + Send>,
+    },
+    Files {
+        doc: DocId,
+        reply: oneshot::Sender<Option<BTreeMap<String, String>>>,
+    },
+    Docs {
+        reply: oneshot::Sender<Vec<(DocId, BTreeMap<String, String>)>>,
+    },
+    Send(Message),
+}
+
+/// A learner (or observer) in a room: reconnects with backoff until refused or stopped.
+pub struct Peer {
+    commands: mpsc::Sender<PeerCommand>,
+    reports: Mutex<mpsc::UnboundedReceiver<PeerReport>>,
+    endpoint: Endpoint,
+    me: PeerId,
+    task: tokio::task::JoinHandle<Result<(), RoomError>>,
+}
+
+/// Connection backoff: from 100 ms doubling to 5 s.
+const BACKOFF_START: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+impl Peer {
+    pub async fn join(
+        secret: SecretKey,
+        bind: SocketAddr,
+        hub: EndpointAddr,
+        room: coderoom_protocol::RoomId,
+        credential: Credential,
+        name: String,
+        colour: String,
+    ) -> Result<Self, RoomError> {
+        let endpoint = endpoint(secret, bind).await?;
+        let me = peer_id(endpoint.id());
+        let core = PeerCore::new(
+            me,
+            room,
+            credential,
+            name,
+            colour,
+            rand::random::<u64>() >> 12,
+        );
+        let (commands, receiver) = mpsc::channel(1024);
+        let (report_tx, reports) = mpsc::unbounded_channel();
+        let task = tokio::spawn(peer_actor(endpoint.clone(), hub, core, receiver, report_tx));
+        Ok(Self {
+            commands,
+            reports: Mutex::new(reports),
+            endpoint,
+            me,
+            task,
+        })
+    }
+
+    pub fn id(&self) -> PeerId {
+        self.me
+    }
+
+    pub fn workspace(&self) -> DocId {
+        DocId::Workspace(self.me)
+    }
+
+    /// Edits a local replica (online or offline); the change reaches the hub when connected.
+    pub async fn edit(&self, doc: DocId, edit: impl FnOnce(&Doc) + Send + 'static) {
+        let _ = self
+            .commands
+            .send(PeerCommand::Edit {
+                doc,
+                edit: Box::new(edit),
+            })
+            .await;
+    }
+
+    /// Sends a raw message (for presence, and for tests of the hub's defences).
+    pub async fn send(&self, message: Message) {
+        let _ = self.commands.send(PeerCommand::Send(message)).await;
+    }
+
+    pub async fn files(&self, doc: DocId) -> Option<BTreeMap<String, String>> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(PeerCommand::Files { doc, reply })
+            .await
+            .ok()?;
+        answer.await.ok().flatten()
+    }
+
+    pub async fn documents(&self) -> Vec<(DocId, BTreeMap<String, String>)> {
+        let (reply, answer) = oneshot::channel();
+        if self
+            .commands
+            .send(PeerCommand::Docs { reply })
+            .await
+            .is_err()
+        {
+            return Vec::new();
+        }
+        answer.await.unwrap_or_default()
+    }
+
+    pub async fn next_report(&self) -> Option<PeerReport> {
+        self.reports.lock().await.recv().await
+    }
+
+    /// Ends when the hub refuses us for good (with why) or the peer is stopped.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    pub async fn leave(self) {
+        self.task.abort();
+        self.endpoint.close().await;
+    }
+}
+
+async fn peer_actor(
+    endpoint: Endpoint,
+    hub: EndpointAddr,
+    mut core: PeerCore,
+    mut commands: mpsc::Receiver<PeerCommand>,
+    reports: mpsc::UnboundedSender<PeerReport>,
+) -> Result<(), RoomError> {
+    let mut backoff = BACKOFF_START;
+    loop {
+        let session = connect_once(&endpoint, &hub, &mut core, &mut commands, &reports).await;
+        let _ = core.handle(PeerEvent::Disconnected);
+        match session {
+            Ok(Session::Refused(reason)) => return Err(RoomError::Refused(reason)),
+            Ok(Session::Stopped) => return Ok(()),
+            Ok(Session::Dropped { reason, was_joined }) => {
+                if was_joined {
+                    backoff = BACKOFF_START;
+                }
+                let _ = reports.send(PeerReport::Disconnected(reason));
+            }
+            Err(error) => {
+                let _ = reports.send(PeerReport::Disconnected(error.to_string()));
+            }
+        }
+        // Offline: keep taking local edits while waiting to reconnect.
+        let jitter =
+            Duration::from_millis(rand::random::<u64>() % (backoff.as_millis() as u64 / 2 + 1));
+        let deadline = tokio::time::Instant::now() + backoff + jitter;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => break,
+                command = commands.recv() => match command {
+                    None => return Ok(()),
+                    Some(command) => { offline_command(&mut core, command); }
+                },
+            }
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+fn offline_command(core: &mut PeerCore, command: PeerCommand) -> Vec<PeerAction> {
+    match command {
+        PeerCommand::Edit { doc, edit } => core.edit(doc, edit),
+        PeerCommand::Files { doc, reply } => {
+            let _ = reply.send(core.doc(doc).map(files::read_all));
+            Vec::new()
+        }
+        PeerCommand::Docs { reply } => {
+            let docs = core
+                .doc_ids()
+                .into_iter()
+                .filter_map(|id| core.doc(id).map(|d| (id, files::read_all(d))))
+                .collect();
+            let _ = reply.send(docs);
+            Vec::new()
+        }
+        PeerCommand::Send(message) => vec![PeerAction::Send(message)],
+    }
+}
+
+enum Session {
+    Refused(Refusal),
+    Stopped,
+    Dropped { reason: String, was_joined: bool },
+}
+
+async fn connect_once(
+    endpoint: &Endpoint,
+    hub: &EndpointAddr,
+    core: &mut PeerCore,
+    commands: &mut mpsc::Receiver<PeerCommand>,
+    reports: &mpsc::UnboundedSender<PeerReport>,
+) -> Result<Session, RoomError> {
+    let connection = endpoint.connect(hub.clone(), ALPN).await.map_err(network)?;
+    let (mut send, mut recv) = connection.open_bi().await.map_err(network)?;
+    let (frames_tx, mut frames) = mpsc::channel::<Result<Message, RoomError>>(256);
+    let reader = tokio::spawn(async move {
+        loop {
+            let frame = read_frame(&mut recv).await;
+            let failed = frame.is_err();
+            if frames_tx.send(frame).await.is_err() || failed {
+                return;
+            }
+        }
+    });
+    let mut pending = core.handle(PeerEvent::Connected);
+    let mut was_joined = false;
+    let outcome = loop {
+        let mut outgoing = Vec::new();
+        let mut disconnect = None;
+        for action in pending.drain(..) {
+            match action {
+                PeerAction::Send(message) => outgoing.push(message),
+                PeerAction::Changed(doc) => {
+                    let _ = reports.send(PeerReport::Changed(doc));
+                }
+                PeerAction::Joined { role, title } => {
+                    was_joined = true;
+                    let _ = reports.send(PeerReport::Joined { role, title });
+                }
+                PeerAction::WaitingForApproval => {
+                    let _ = reports.send(PeerReport::Waiting);
+                }
+                PeerAction::Refused(reason) => {
+                    let _ = reports.send(PeerReport::Disconnected(reason.to_string()));
+                }
+                PeerAction::EditRefused { doc, reason } => {
+                    let _ = reports.send(PeerReport::EditRefused { doc, reason });
+                }
+                PeerAction::Disconnect(reason) => {
+                    disconnect = Some(reason);
+                    break;
+                }
+                PeerAction::Participants(list) => {
+                    let _ = reports.send(PeerReport::Participants(list));
+                }
+                PeerAction::Pen(holder) => {
+                    let _ = reports.send(PeerReport::Pen(holder));
+                }
+                PeerAction::Follow { leader, binding } => {
+                    let _ = reports.send(PeerReport::Follow { leader, binding });
+                }
+                PeerAction::Awareness(_) => {}
+            }
+        }
+        if let Some(reason) = disconnect {
+            break Session::Dropped { reason, was_joined };
+        }
+        if !outgoing.is_empty() {
+            if let Err(error) = write_frames(&mut send, &outgoing).await {
+                break Session::Dropped {
+                    reason: error.to_string(),
+                    was_joined,
+                };
+            }
+        }
+        tokio::select! {
+            frame = frames.recv() => match frame {
+                Some(Ok(Message::Refused(reason))) => break Session::Refused(reason),
+                Some(Ok(message)) => pending = core.handle(PeerEvent::Frame(message)),
+                Some(Err(error)) => break Session::Dropped { reason: error.to_string(), was_joined },
+                None => break Session::Dropped { reason: "the hub closed the connection".into(), was_joined },
+            },
+            command = commands.recv() => match command {
+                None => break Session::Stopped,
+                Some(command) => pending = offline_command(core, command),
+            },
+        }
+    };
+    reader.abort();
+    if let Session::Refused(reason) = &outcome {
+        let _ = reports.send(PeerReport::Disconnected(reason.to_string()));
+    }
+    connection.close(0u32.into(), b"bye");
+    Ok(outcome)
+}

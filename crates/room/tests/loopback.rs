@@ -1,0 +1,422 @@
+//! Real iroh endpoints on loopback, relays disabled: learners typing at once converge, refusals
+//! hold, a restarted hub gets offline edits merged, and bad frames only cost their sender.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use coderoom_protocol::{Credential, DocId, JoinSecret, Message, RoomId, Ticket, ALPN};
+use coderoom_room::net::{self, Hub, Peer, PeerReport};
+use coderoom_room::{files, HubCore, RoomSettings};
+use iroh::SecretKey;
+
+fn key() -> SecretKey {
+    let mut bytes = [0u8; 32];
+    rand::fill(&mut bytes);
+    SecretKey::from_bytes(&bytes)
+}
+
+fn settings(instructor: &SecretKey) -> RoomSettings {
+    let mut id = [0u8; 16];
+    rand::fill(&mut id);
+    let mut secret = [0u8; 32];
+    rand::fill(&mut secret);
+    RoomSettings {
+        id: RoomId(id),
+        title: "Loopback class".into(),
+        secret: JoinSecret(secret),
+        code: "424242".into(),
+        instructor: net::peer_id(instructor.public()),
+        instructor_name: "Teacher".into(),
+    }
+}
+
+const LOCAL: &str = "127.0.0.1:0";
+
+async fn host() -> (Hub, SecretKey) {
+    let secret = key();
+    let core = HubCore::new(settings(&secret), rand::random::<u64>() >> 12);
+    let hub = Hub::start(secret.clone(), LOCAL.parse().expect("addr"), core, None)
+        .await
+        .expect("hub");
+    (hub, secret)
+}
+
+async fn join(ticket: &Ticket, name: &str) -> Peer {
+    Peer::join(
+        key(),
+        LOCAL.parse().expect("addr"),
+        ticket.hub.clone(),
+        ticket.room,
+        Credential::Secret(ticket.secret),
+        name.into(),
+        "#cc3333".into(),
+    )
+    .await
+    .expect("peer")
+}
+
+async fn joined(peer: &Peer) {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match peer.next_report().await {
+                Some(PeerReport::Joined { .. }) => return,
+                Some(_) => {}
+                None => panic!("the peer stopped before joining"),
+            }
+        }
+    })
+    .await
+    .expect("joined within 10 s");
+}
+
+/// Polls until `check` holds, for up to `seconds`.
+async fn eventually<F, Fut>(seconds: u64, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+fn typed(doc: &yrs::Doc, text: &str) {
+    let length = files::len(doc, "main.py");
+    files::insert(doc, "main.py", length, text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_learners_typing_at_once_converge() {
+    let (hub, _) = host().await;
+    let ticket = hub.ticket();
+    let mut learners = Vec::new();
+    for i in 0..10 {
+        learners.push(join(&ticket, &format!("Learner {i}")).await);
+    }
+    for learner in &learners {
+        joined(learner).await;
+    }
+    let pen_holder = learners[3].id();
+    hub.control(coderoom_protocol::Control::GivePen(Some(pen_holder)))
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // Everyone types at once: each learner into their workspace and the pen holder and the
+    // instructor onto the board, interleaved.
+    let rounds = 30;
+    let typing = learners.iter().enumerate().map(|(i, learner)| async move {
+        for round in 0..rounds {
+            let line = format!("print({i}, {round})\n");
+            learner
+                .edit(learner.workspace(), move |doc| typed(doc, &line))
+                .await;
+            if learner.id() == pen_holder {
+                learner
+                    .edit(DocId::Board, move |doc| {
+                        files::insert(doc, "main.py", 0, "#")
+                    })
+                    .await;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    let instructor = async {
+        for round in 0..rounds {
+            hub.edit(DocId::Board, move |doc| {
+                typed(doc, &format!("board {round}\n"))
+            })
+            .await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::join!(futures_join_all(typing), instructor);
+
+    let converged = eventually(20, || async {
+        let board = hub.files(DocId::Board).await;
+        for learner in &learners {
+            if learner.files(DocId::Board).await != board {
+                return false;
+            }
+            if learner.files(learner.workspace()).await != hub.files(learner.workspace()).await {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    assert!(converged, "documents did not converge");
+    let board = hub.files(DocId::Board).await.expect("board");
+    assert_eq!(board["main.py"].matches("board ").count(), rounds);
+    assert_eq!(board["main.py"].matches('#').count(), rounds);
+    for (i, learner) in learners.iter().enumerate() {
+        let workspace = hub.files(learner.workspace()).await.expect("workspace");
+        assert_eq!(workspace["main.py"].lines().count(), rounds, "learner {i}");
+    }
+    for learner in learners {
+        learner.leave().await;
+    }
+    hub.shutdown().await;
+}
+
+/// `futures::future::join_all` without the dependency.
+async fn futures_join_all<F: std::future::Future<Output = ()>>(
+    futures: impl IntoIterator<Item = F>,
+) {
+    let handles: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    for handle in handles {
+        handle.await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_edits_never_reach_others_and_the_sender_is_reset() {
+    let (hub, _) = host().await;
+    let ticket = hub.ticket();
+    let (alice, bob) = (join(&ticket, "Alice").await, join(&ticket, "Bob").await);
+    joined(&alice).await;
+    joined(&bob).await;
+    hub.edit(DocId::Board, |doc| typed(doc, "teacher's board\n"))
+        .await;
+    assert!(
+        eventually(5, || async {
+            alice.files(DocId::Board).await == hub.files(DocId::Board).await
+        })
+        .await
+    );
+
+    // Alice has no pen: her board edit is refused, Bob never sees it, her replica is reset.
+    alice
+        .edit(DocId::Board, |doc| typed(doc, "graffiti\n"))
+        .await;
+    let refused = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Some(PeerReport::EditRefused { doc, reason }) = alice.next_report().await {
+                return (doc, reason);
+            }
+        }
+    })
+    .await
+    .expect("a refusal");
+    assert_eq!(refused.0, DocId::Board);
+    assert!(refused.1.contains("pen"), "{}", refused.1);
+    assert!(
+        eventually(5, || async {
+            alice.files(DocId::Board).await == hub.files(DocId::Board).await
+        })
+        .await
+    );
+    assert!(!hub.files(DocId::Board).await.expect("board")["main.py"].contains("graffiti"));
+    assert!(!bob.files(DocId::Board).await.expect("board")["main.py"].contains("graffiti"));
+
+    // Nor may she write Bob's workspace; and Bob does not even hold hers.
+    alice
+        .edit(bob.workspace(), |doc| typed(doc, "mine now"))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(hub
+        .files(bob.workspace())
+        .await
+        .unwrap_or_default()
+        .values()
+        .all(|t| !t.contains("mine now")));
+    assert_eq!(bob.files(alice.workspace()).await, None);
+
+    // An observer writes nothing, not even its own workspace.
+    hub.control(coderoom_protocol::Control::SetRole(
+        bob.id(),
+        coderoom_protocol::Role::Observer,
+    ))
+    .await;
+    bob.edit(bob.workspace(), |doc| typed(doc, "observer typing"))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(hub
+        .files(bob.workspace())
+        .await
+        .unwrap_or_default()
+        .values()
+        .all(|t| !t.contains("observer typing")));
+    alice.leave().await;
+    bob.leave().await;
+    hub.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_edits_merge_when_a_restarted_hub_comes_back() {
+    let secret = key();
+    let settings = settings(&secret);
+    let log: Arc<Mutex<Vec<(DocId, Vec<u8>)>>> = Arc::default();
+    let persist = |log: &Arc<Mutex<Vec<(DocId, Vec<u8>)>>>| -> net::PersistFn {
+        let log = Arc::clone(log);
+        Box::new(move |doc, _, update: &[u8]| log.lock().expect("log").push((doc, update.to_vec())))
+    };
+    let hub = Hub::start(
+        secret.clone(),
+        LOCAL.parse().expect("addr"),
+        HubCore::new(settings.clone(), 1 << 30),
+        Some(persist(&log)),
+    )
+    .await
+    .expect("hub");
+    let ticket = hub.ticket();
+    let port = hub.addr().ip_addrs().next().expect("addr").port();
+    let learner = join(&ticket, "Ada").await;
+    joined(&learner).await;
+    learner
+        .edit(learner.workspace(), |doc| typed(doc, "before\n"))
+        .await;
+    assert!(
+        eventually(5, || async {
+            hub.files(learner.workspace()).await == learner.files(learner.workspace()).await
+        })
+        .await
+    );
+
+    // The hub goes away; the learner keeps typing.
+    hub.shutdown().await;
+    learner
+        .edit(learner.workspace(), |doc| {
+            typed(doc, "while the hub was down\n")
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // The hub comes back on the same address, rebuilt from what it persisted.
+    let restored = HubCore::restore(settings.clone(), 2 << 30, log.lock().expect("log").clone())
+        .expect("restore");
+    let hub = Hub::start(
+        secret,
+        format!("127.0.0.1:{port}").parse().expect("addr"),
+        restored,
+        Some(persist(&log)),
+    )
+    .await
+    .expect("hub again");
+    hub.edit(DocId::Board, |doc| typed(doc, "after the restart\n"))
+        .await;
+    let merged = eventually(20, || async {
+        let on_hub = hub.files(learner.workspace()).await;
+        on_hub
+            .as_ref()
+            .and_then(|f| f.get("main.py"))
+            .is_some_and(|t| t == "before\nwhile the hub was down\n")
+            && learner.files(DocId::Board).await == hub.files(DocId::Board).await
+    })
+    .await;
+    assert!(
+        merged,
+        "offline edits did not merge: hub has {:?}",
+        hub.files(learner.workspace()).await
+    );
+    learner.leave().await;
+    hub.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_frames_close_only_their_sender() {
+    let (hub, _) = host().await;
+    let ticket = hub.ticket();
+    let good = join(&ticket, "Good").await;
+    joined(&good).await;
+
+    let attacker = net::endpoint(key(), LOCAL.parse().expect("addr"))
+        .await
+        .expect("endpoint");
+    let attack = |frame: Vec<u8>| {
+        let attacker = attacker.clone();
+        let hub_addr = ticket.hub.clone();
+        async move {
+            let connection = attacker.connect(hub_addr, ALPN).await.expect("connect");
+            let (mut send, _recv) = connection.open_bi().await.expect("stream");
+            send.write_all(&frame).await.expect("write");
+            let closed = tokio::time::timeout(Duration::from_secs(5), connection.closed()).await;
+            assert!(
+                closed.is_ok(),
+                "the hub kept a connection that sent {:?}",
+                &frame[..frame.len().min(16)]
+            );
+        }
+    };
+    // Garbage, an oversized length, a Hello with the wrong secret, and an invalid update.
+    attack(vec![0, 0, 0, 5, 0xff, 0xfe, 0xfd, 0xfc, 0xfb]).await;
+    attack(u32::MAX.to_be_bytes().to_vec()).await;
+    let hello = |secret: JoinSecret| Message::Hello {
+        protocol_version: coderoom_protocol::PROTOCOL_VERSION,
+        room: ticket.room,
+        credential: Credential::Secret(secret),
+        name: "Mallory".into(),
+        colour: "#000".into(),
+    };
+    attack(coderoom_protocol::encode(&hello(JoinSecret([0; 32]))).expect("frame")).await;
+    let mut frames = coderoom_protocol::encode(&hello(ticket.secret)).expect("frame");
+    frames.extend(
+        coderoom_protocol::encode(&Message::Sync {
+            doc: DocId::Board,
+            payload: vec![0, 2, 9, 1, 2, 3],
+        })
+        .expect("frame"),
+    );
+    attack(frames).await;
+
+    // The good learner carries on.
+    good.edit(good.workspace(), |doc| typed(doc, "still here\n"))
+        .await;
+    assert!(
+        eventually(5, || async {
+            hub.files(good.workspace()).await == good.files(good.workspace()).await
+        })
+        .await
+    );
+    let names: Vec<String> = hub
+        .participants()
+        .await
+        .into_iter()
+        .filter(|p| p.online)
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(names, ["Good"]);
+    good.leave().await;
+    hub.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_tickets_are_refused_with_a_reason() {
+    let (hub, _) = host().await;
+    let mut wrong = hub.ticket();
+    wrong.secret = JoinSecret([7; 32]);
+    let peer = join(&wrong, "Eve").await;
+    let reason = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(PeerReport::Disconnected(reason)) = peer.next_report().await {
+                return reason;
+            }
+        }
+    })
+    .await
+    .expect("refused");
+    assert!(reason.contains("secret does not match"), "{reason}");
+    assert!(
+        eventually(5, || async { peer.is_finished() }).await,
+        "a refused peer stops retrying"
+    );
+
+    let mut other_room = hub.ticket();
+    other_room.room = RoomId([9; 16]);
+    let peer = join(&other_room, "Eve").await;
+    let reason = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(PeerReport::Disconnected(reason)) = peer.next_report().await {
+                return reason;
+            }
+        }
+    })
+    .await
+    .expect("refused");
+    assert!(reason.contains("another room"), "{reason}");
+    hub.shutdown().await;
+}
