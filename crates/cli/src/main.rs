@@ -2,6 +2,7 @@
 //! crates land, hosts and joins rooms, reads history and checks syntax) for tests, benchmarks and
 //! teachers preparing material.
 
+mod room;
 mod run;
 mod syntax;
 
@@ -16,6 +17,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Host a room: print its ticket and short code, and keep it open until Ctrl-C.
+    Host(room::HostArgs),
+    /// Join a room with a ticket and print what arrives.
+    Join(room::JoinArgs),
     /// Run a program in the sandbox, streaming its output, then print how it ended.
     Run(run::RunArgs),
     /// List the runtimes found on this machine, with their versions.
@@ -29,6 +34,8 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Host(args) => room::host(args),
+        Command::Join(args) => room::join(args),
         Command::Run(args) => run::run(args),
         Command::Runtimes => run::runtimes(),
         Command::Check(args) => syntax::check(args),

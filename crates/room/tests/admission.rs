@@ -1,9 +1,14 @@
 //! The hub's rules, driven through its IO-less core: who gets in, who may write what, the pen,
 //! lecture mode, rate-limited room codes, and frames that break the protocol.
 
-use coderoom_protocol::{Control, Credential, DocId, JoinSecret, Message, Notice, PeerId, Refusal, Role, RoomId, PROTOCOL_VERSION};
+use coderoom_protocol::{
+    Control, Credential, DocId, JoinSecret, Message, Notice, PeerId, Refusal, Role, RoomId,
+    PROTOCOL_VERSION,
+};
+use coderoom_room::{
+    files, HubAction, HubCore, HubEvent, PeerAction, PeerCore, PeerEvent, RoomSettings,
+};
 use yrs::ReadTxn;
-use coderoom_room::{files, HubAction, HubCore, HubEvent, PeerAction, PeerCore, PeerEvent, RoomSettings};
 
 const SECRET: JoinSecret = JoinSecret([4; 32]);
 const ROOM: RoomId = RoomId([3; 16]);
@@ -27,11 +32,23 @@ fn peer(n: u8) -> PeerId {
 }
 
 fn hello(credential: Credential, name: &str) -> Message {
-    Message::Hello { protocol_version: PROTOCOL_VERSION, room: ROOM, credential, name: name.into(), colour: "#123456".into() }
+    Message::Hello {
+        protocol_version: PROTOCOL_VERSION,
+        room: ROOM,
+        credential,
+        name: name.into(),
+        colour: "#123456".into(),
+    }
 }
 
 /// Connects `who` as `conn` and sends `message`; returns what the hub sent that connection.
-fn connect(hub: &mut HubCore, conn: u64, who: PeerId, message: Message, now: u64) -> Vec<HubAction> {
+fn connect(
+    hub: &mut HubCore,
+    conn: u64,
+    who: PeerId,
+    message: Message,
+    now: u64,
+) -> Vec<HubAction> {
     hub.handle(now, HubEvent::Connected { conn, peer: who });
     hub.handle(now, HubEvent::Frame { conn, message })
 }
@@ -54,25 +71,43 @@ fn refusal(actions: &[HubAction], conn: u64) -> Option<Refusal> {
 }
 
 fn welcomed(actions: &[HubAction], conn: u64) -> bool {
-    sent_to(actions, conn).iter().any(|m| matches!(m, Message::Welcome { .. }))
+    sent_to(actions, conn)
+        .iter()
+        .any(|m| matches!(m, Message::Welcome { .. }))
 }
 
 fn closed(actions: &[HubAction], conn: u64) -> bool {
-    actions.iter().any(|a| matches!(a, HubAction::Close { conn: c, .. } if *c == conn))
+    actions
+        .iter()
+        .any(|a| matches!(a, HubAction::Close { conn: c, .. } if *c == conn))
 }
 
 #[test]
 fn approval_lock_and_removal() {
     let mut hub = hub();
     hub.handle(0, HubEvent::Instructor(Control::RequireApproval(true)));
-    let actions = connect(&mut hub, 1, peer(1), hello(Credential::Secret(SECRET), "Ada"), 0);
+    let actions = connect(
+        &mut hub,
+        1,
+        peer(1),
+        hello(Credential::Secret(SECRET), "Ada"),
+        0,
+    );
     assert!(sent_to(&actions, 1).contains(&Message::Waiting));
-    assert!(actions.iter().any(|a| matches!(a, HubAction::JoinRequest(p) if p.name == "Ada")));
+    assert!(actions
+        .iter()
+        .any(|a| matches!(a, HubAction::JoinRequest(p) if p.name == "Ada")));
     assert!(!welcomed(&actions, 1));
     let actions = hub.handle(0, HubEvent::Instructor(Control::Approve(peer(1))));
     assert!(welcomed(&actions, 1));
 
-    let actions = connect(&mut hub, 2, peer(2), hello(Credential::Secret(SECRET), "Bob"), 0);
+    let actions = connect(
+        &mut hub,
+        2,
+        peer(2),
+        hello(Credential::Secret(SECRET), "Bob"),
+        0,
+    );
     assert!(sent_to(&actions, 2).contains(&Message::Waiting));
     let actions = hub.handle(0, HubEvent::Instructor(Control::Deny(peer(2))));
     assert_eq!(refusal(&actions, 2), Some(Refusal::Denied));
@@ -81,17 +116,38 @@ fn approval_lock_and_removal() {
     // Locked: newcomers are turned away, known learners come back.
     hub.handle(0, HubEvent::Instructor(Control::RequireApproval(false)));
     hub.handle(0, HubEvent::Instructor(Control::Lock(true)));
-    let actions = connect(&mut hub, 3, peer(3), hello(Credential::Secret(SECRET), "Cy"), 0);
+    let actions = connect(
+        &mut hub,
+        3,
+        peer(3),
+        hello(Credential::Secret(SECRET), "Cy"),
+        0,
+    );
     assert_eq!(refusal(&actions, 3), Some(Refusal::Locked));
     hub.handle(0, HubEvent::Closed { conn: 1 });
-    let actions = connect(&mut hub, 4, peer(1), hello(Credential::Secret(SECRET), "Ada"), 0);
-    assert!(welcomed(&actions, 4), "a known learner rejoins a locked room");
+    let actions = connect(
+        &mut hub,
+        4,
+        peer(1),
+        hello(Credential::Secret(SECRET), "Ada"),
+        0,
+    );
+    assert!(
+        welcomed(&actions, 4),
+        "a known learner rejoins a locked room"
+    );
 
     // Removed: out now, and the same ticket does not work again.
     let actions = hub.handle(0, HubEvent::Instructor(Control::Remove(peer(1))));
     assert_eq!(refusal(&actions, 4), Some(Refusal::Removed));
     hub.handle(0, HubEvent::Instructor(Control::Lock(false)));
-    let actions = connect(&mut hub, 5, peer(1), hello(Credential::Secret(SECRET), "Ada again"), 0);
+    let actions = connect(
+        &mut hub,
+        5,
+        peer(1),
+        hello(Credential::Secret(SECRET), "Ada again"),
+        0,
+    );
     assert_eq!(refusal(&actions, 5), Some(Refusal::Removed));
     assert!(hub.participants().iter().all(|p| p.name != "Ada"));
 }
@@ -101,12 +157,20 @@ fn wrong_codes_are_rate_limited_per_peer() {
     let mut hub = hub();
     let code = |c: &str| hello(Credential::Code(c.into()), "Guesser");
     for attempt in 0..5u64 {
-        let actions = connect(&mut hub, 10 + attempt, peer(9), code("000000"), attempt * 1000);
+        let actions = connect(
+            &mut hub,
+            10 + attempt,
+            peer(9),
+            code("000000"),
+            attempt * 1000,
+        );
         assert_eq!(refusal(&actions, 10 + attempt), Some(Refusal::WrongCode));
     }
     // The sixth try is refused even with the right code, until the window passes.
     let actions = connect(&mut hub, 20, peer(9), code("123456"), 6_000);
-    assert!(matches!(refusal(&actions, 20), Some(Refusal::TooManyAttempts { retry_after_secs }) if retry_after_secs > 0));
+    assert!(
+        matches!(refusal(&actions, 20), Some(Refusal::TooManyAttempts { retry_after_secs }) if retry_after_secs > 0)
+    );
     // Another peer is not affected.
     let actions = connect(&mut hub, 21, peer(8), code("123456"), 6_000);
     assert!(welcomed(&actions, 21));
@@ -118,16 +182,52 @@ fn wrong_codes_are_rate_limited_per_peer() {
 fn hello_problems_are_named() {
     let mut hub = hub();
     let mut old = hello(Credential::Secret(SECRET), "Ada");
-    if let Message::Hello { protocol_version, .. } = &mut old {
+    if let Message::Hello {
+        protocol_version, ..
+    } = &mut old
+    {
         *protocol_version = 99;
     }
-    assert_eq!(refusal(&connect(&mut hub, 1, peer(1), old, 0), 1), Some(Refusal::VersionMismatch { hub: PROTOCOL_VERSION }));
-    assert_eq!(refusal(&connect(&mut hub, 2, peer(2), hello(Credential::Secret(SECRET), "  "), 0), 2), Some(Refusal::BadName));
     assert_eq!(
-        refusal(&connect(&mut hub, 3, peer(3), hello(Credential::Secret(JoinSecret([0; 32])), "Ada"), 0), 3),
+        refusal(&connect(&mut hub, 1, peer(1), old, 0), 1),
+        Some(Refusal::VersionMismatch {
+            hub: PROTOCOL_VERSION
+        })
+    );
+    assert_eq!(
+        refusal(
+            &connect(
+                &mut hub,
+                2,
+                peer(2),
+                hello(Credential::Secret(SECRET), "  "),
+                0
+            ),
+            2
+        ),
+        Some(Refusal::BadName)
+    );
+    assert_eq!(
+        refusal(
+            &connect(
+                &mut hub,
+                3,
+                peer(3),
+                hello(Credential::Secret(JoinSecret([0; 32])), "Ada"),
+                0
+            ),
+            3
+        ),
         Some(Refusal::WrongSecret)
     );
-    for refusal in [Refusal::WrongSecret, Refusal::Locked, Refusal::Removed, Refusal::TooManyAttempts { retry_after_secs: 30 }] {
+    for refusal in [
+        Refusal::WrongSecret,
+        Refusal::Locked,
+        Refusal::Removed,
+        Refusal::TooManyAttempts {
+            retry_after_secs: 30,
+        },
+    ] {
         assert!(!refusal.to_string().is_empty());
     }
 }
@@ -135,22 +235,62 @@ fn hello_problems_are_named() {
 #[test]
 fn protocol_violations_close_the_connection() {
     let mut hub = hub();
-    let sync = Message::Sync { doc: DocId::Board, payload: vec![0, 0] };
+    let sync = Message::Sync {
+        doc: DocId::Board,
+        payload: vec![0, 0],
+    };
     let actions = connect(&mut hub, 1, peer(1), sync, 0);
     assert!(closed(&actions, 1), "a frame before Hello");
-    assert!(sent_to(&actions, 1).iter().any(|m| matches!(m, Message::Notice(Notice::ProtocolViolation(r)) if r.contains("Hello"))));
+    assert!(sent_to(&actions, 1).iter().any(
+        |m| matches!(m, Message::Notice(Notice::ProtocolViolation(r)) if r.contains("Hello"))
+    ));
 
-    let actions = connect(&mut hub, 2, peer(2), hello(Credential::Secret(SECRET), "Ada"), 0);
+    let actions = connect(
+        &mut hub,
+        2,
+        peer(2),
+        hello(Credential::Secret(SECRET), "Ada"),
+        0,
+    );
     assert!(welcomed(&actions, 2));
     // A learner may not steer the room, nor send what only hubs send.
-    let actions = hub.handle(0, HubEvent::Frame { conn: 2, message: Message::Control(Control::Lock(true)) });
-    assert!(sent_to(&actions, 2).iter().any(|m| matches!(m, Message::Notice(Notice::ProtocolViolation(_)))));
-    let actions = hub.handle(0, HubEvent::Frame { conn: 2, message: Message::Waiting });
+    let actions = hub.handle(
+        0,
+        HubEvent::Frame {
+            conn: 2,
+            message: Message::Control(Control::Lock(true)),
+        },
+    );
+    assert!(sent_to(&actions, 2)
+        .iter()
+        .any(|m| matches!(m, Message::Notice(Notice::ProtocolViolation(_)))));
+    let actions = hub.handle(
+        0,
+        HubEvent::Frame {
+            conn: 2,
+            message: Message::Waiting,
+        },
+    );
     assert!(closed(&actions, 2));
     // Undecodable sync payloads too.
-    let actions = connect(&mut hub, 3, peer(3), hello(Credential::Secret(SECRET), "Bob"), 0);
+    let actions = connect(
+        &mut hub,
+        3,
+        peer(3),
+        hello(Credential::Secret(SECRET), "Bob"),
+        0,
+    );
     assert!(welcomed(&actions, 3));
-    let actions = hub.handle(0, HubEvent::Frame { conn: 3, message: Message::Sync { doc: DocId::Workspace(peer(3)), payload: vec![0, 2, 200, 1] } });
+    let actions = hub.handle(
+        0,
+        HubEvent::Frame {
+            conn: 3,
+            message: Message::Sync {
+                doc: DocId::Workspace(peer(3)),
+                payload: vec![0, 2, 200, 1],
+            },
+        },
+    );
     assert!(closed(&actions, 3));
 }
 
@@ -162,11 +302,27 @@ struct Pair {
 
 impl Pair {
     fn new(count: u8) -> Self {
-        let mut pair = Self { hub: hub(), peers: Vec::new() };
+        let mut pair = Self {
+            hub: hub(),
+            peers: Vec::new(),
+        };
         for n in 1..=count {
-            let core = PeerCore::new(peer(n), ROOM, Credential::Secret(SECRET), format!("P{n}"), "#fff".into(), u64::from(n) << 20);
+            let core = PeerCore::new(
+                peer(n),
+                ROOM,
+                Credential::Secret(SECRET),
+                format!("P{n}"),
+                "#fff".into(),
+                u64::from(n) << 20,
+            );
             pair.peers.push((u64::from(n), core));
-            let actions = pair.hub.handle(0, HubEvent::Connected { conn: u64::from(n), peer: peer(n) });
+            let actions = pair.hub.handle(
+                0,
+                HubEvent::Connected {
+                    conn: u64::from(n),
+                    peer: peer(n),
+                },
+            );
             pair.hub_out(actions);
             let index = pair.peers.len() - 1;
             let actions = pair.peers[index].1.handle(PeerEvent::Connected);
@@ -202,16 +358,31 @@ impl Pair {
     }
 
     fn type_on(&mut self, index: usize, doc: DocId, text: &'static str) {
-        let actions = self.peers[index].1.edit(doc, move |d| files::insert(d, "main.py", 0, text));
+        let actions = self.peers[index]
+            .1
+            .edit(doc, move |d| files::insert(d, "main.py", 0, text));
         self.peer_out(index, actions);
     }
 
     fn text(&self, index: usize, doc: DocId) -> String {
-        self.peers[index].1.doc(doc).map(files::read_all).unwrap_or_default().get("main.py").cloned().unwrap_or_default()
+        self.peers[index]
+            .1
+            .doc(doc)
+            .map(files::read_all)
+            .unwrap_or_default()
+            .get("main.py")
+            .cloned()
+            .unwrap_or_default()
     }
 
     fn hub_text(&self, doc: DocId) -> String {
-        self.hub.doc(doc).map(files::read_all).unwrap_or_default().get("main.py").cloned().unwrap_or_default()
+        self.hub
+            .doc(doc)
+            .map(files::read_all)
+            .unwrap_or_default()
+            .get("main.py")
+            .cloned()
+            .unwrap_or_default()
     }
 }
 
@@ -220,9 +391,15 @@ fn the_pen_opens_the_board_and_lecture_mode_reaches_everyone() {
     let mut pair = Pair::new(2);
     pair.type_on(0, DocId::Board, "no pen ");
     assert_eq!(pair.hub_text(DocId::Board), "");
-    assert_eq!(pair.text(0, DocId::Board), "", "the refused replica is reset to the hub's");
+    assert_eq!(
+        pair.text(0, DocId::Board),
+        "",
+        "the refused replica is reset to the hub's"
+    );
 
-    let actions = pair.hub.handle(0, HubEvent::Instructor(Control::GivePen(Some(peer(1)))));
+    let actions = pair
+        .hub
+        .handle(0, HubEvent::Instructor(Control::GivePen(Some(peer(1)))));
     pair.hub_out(actions);
     pair.type_on(0, DocId::Board, "with pen ");
     assert_eq!(pair.hub_text(DocId::Board), "with pen ");
@@ -230,18 +407,39 @@ fn the_pen_opens_the_board_and_lecture_mode_reaches_everyone() {
     pair.type_on(1, DocId::Board, "not mine ");
     assert_eq!(pair.hub_text(DocId::Board), "with pen ");
 
-    let actions = pair.hub.handle(0, HubEvent::Instructor(Control::GivePen(None)));
+    let actions = pair
+        .hub
+        .handle(0, HubEvent::Instructor(Control::GivePen(None)));
     pair.hub_out(actions);
     pair.type_on(0, DocId::Board, "pen gone ");
     assert_eq!(pair.hub_text(DocId::Board), "with pen ");
     assert_eq!(pair.text(0, DocId::Board), "with pen ");
 
     // The instructor's own edits and lecture mode reach every learner.
-    let actions = pair.hub.edit(DocId::Board, |d| files::insert(d, "main.py", 0, "teacher "));
+    let actions = pair
+        .hub
+        .edit(DocId::Board, |d| files::insert(d, "main.py", 0, "teacher "));
     pair.hub_out(actions);
     assert_eq!(pair.text(1, DocId::Board), "teacher with pen ");
-    let follow = pair.hub.handle(0, HubEvent::Instructor(Control::Follow { leader: Some(PeerId([0; 32])), binding: true }));
-    let reached = follow.iter().filter(|a| matches!(a, HubAction::Send { message: Message::Control(Control::Follow { binding: true, .. }), .. })).count();
+    let follow = pair.hub.handle(
+        0,
+        HubEvent::Instructor(Control::Follow {
+            leader: Some(PeerId([0; 32])),
+            binding: true,
+        }),
+    );
+    let reached = follow
+        .iter()
+        .filter(|a| {
+            matches!(
+                a,
+                HubAction::Send {
+                    message: Message::Control(Control::Follow { binding: true, .. }),
+                    ..
+                }
+            )
+        })
+        .count();
     assert_eq!(reached, 2);
 
     // Workspaces: the owner writes, the instructor reads; another learner neither.
@@ -254,19 +452,43 @@ fn the_pen_opens_the_board_and_lecture_mode_reaches_everyone() {
     // A crafted update to someone else's workspace is refused by the hub itself.
     let forged = files::new_doc(77);
     files::insert(&forged, "main.py", 0, "forged ");
-    let update = yrs::Transact::transact(&forged).encode_state_as_update_v1(&yrs::StateVector::default());
-    let payload = yrs::updates::encoder::Encode::encode_v1(&yrs::sync::Message::Sync(yrs::sync::SyncMessage::Update(update)));
-    let actions = pair.hub.handle(0, HubEvent::Frame { conn: 1, message: Message::Sync { doc: DocId::Workspace(peer(2)), payload } });
-    assert!(sent_to(&actions, 1).iter().any(|m| matches!(m, Message::Notice(Notice::Refused { reason, .. }) if reason.contains("owner"))));
+    let update =
+        yrs::Transact::transact(&forged).encode_state_as_update_v1(&yrs::StateVector::default());
+    let payload = yrs::updates::encoder::Encode::encode_v1(&yrs::sync::Message::Sync(
+        yrs::sync::SyncMessage::Update(update),
+    ));
+    let actions = pair.hub.handle(
+        0,
+        HubEvent::Frame {
+            conn: 1,
+            message: Message::Sync {
+                doc: DocId::Workspace(peer(2)),
+                payload,
+            },
+        },
+    );
+    assert!(sent_to(&actions, 1).iter().any(
+        |m| matches!(m, Message::Notice(Notice::Refused { reason, .. }) if reason.contains("owner"))
+    ));
     assert_eq!(pair.hub_text(DocId::Workspace(peer(2))), "mine ");
 
     // Observers write nothing.
-    let actions = pair.hub.handle(0, HubEvent::Instructor(Control::SetRole(peer(2), Role::Observer)));
+    let actions = pair.hub.handle(
+        0,
+        HubEvent::Instructor(Control::SetRole(peer(2), Role::Observer)),
+    );
     pair.hub_out(actions);
     let reports = {
-        let actions = pair.peers[1].1.edit(DocId::Workspace(peer(2)), |d| files::insert(d, "main.py", 0, "watching "));
+        let actions = pair.peers[1].1.edit(DocId::Workspace(peer(2)), |d| {
+            files::insert(d, "main.py", 0, "watching ")
+        });
         pair.peer_out(1, actions)
     };
-    assert!(reports.is_empty() || reports.iter().any(|r| matches!(r, PeerAction::EditRefused { .. })));
+    assert!(
+        reports.is_empty()
+            || reports
+                .iter()
+                .any(|r| matches!(r, PeerAction::EditRefused { .. }))
+    );
     assert_eq!(pair.hub_text(DocId::Workspace(peer(2))), "mine ");
 }

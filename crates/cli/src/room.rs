@@ -1,0 +1,294 @@
+//! `host` and `join`: a room from a terminal, for tests, benchmarks, classroom simulations and
+//! machines without a screen.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use coderoom_protocol::{Control, Credential, DocId, JoinSecret, RoomId, Ticket};
+use coderoom_room::net::{self, Hub, HubReport, Peer, PeerReport};
+use coderoom_room::{files, HubCore, RoomSettings};
+
+#[derive(clap::Args)]
+pub struct HostArgs {
+    /// The room's title, shown to learners.
+    #[arg(long, default_value = "Coderoom class")]
+    title: String,
+    /// Address to listen on (all interfaces by default; `127.0.0.1:0` for one machine).
+    #[arg(long, default_value = "0.0.0.0:0")]
+    bind: SocketAddr,
+    /// Ask the instructor (this terminal) to approve each newcomer: type `approve NAME`.
+    #[arg(long)]
+    approve: bool,
+    /// Files to put on the board at the start.
+    #[arg(long = "board", value_name = "FILE")]
+    board: Vec<PathBuf>,
+    /// Stop after this many seconds (default: until Ctrl-C).
+    #[arg(long = "for", value_name = "SECONDS")]
+    run_for: Option<u64>,
+    /// Write every document as files here when stopping.
+    #[arg(long, value_name = "DIR")]
+    dump: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct JoinArgs {
+    /// The ticket the instructor shared (`coderoom…`).
+    ticket: String,
+    #[arg(long)]
+    name: String,
+    #[arg(long, default_value = "#3b82f6")]
+    colour: String,
+    #[arg(long, default_value = "0.0.0.0:0")]
+    bind: SocketAddr,
+    /// Type this file's text into the workspace (as a file of the same name).
+    #[arg(long = "type", value_name = "FILE")]
+    type_file: Option<PathBuf>,
+    /// Characters a second when typing.
+    #[arg(long, default_value_t = 4.0)]
+    rate: f64,
+    /// Write every document this peer holds as files here when it exits.
+    #[arg(long, value_name = "DIR")]
+    dump: Option<PathBuf>,
+    /// Leave after this many seconds (after typing, if typing; default: until Ctrl-C).
+    #[arg(long = "for", value_name = "SECONDS")]
+    run_for: Option<u64>,
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn identity() -> anyhow::Result<iroh::SecretKey> {
+    let data = coderoom_paths::DataDir::resolve()?;
+    Ok(net::load_or_create_identity(&data.identity_key())?)
+}
+
+fn random<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    rand::fill(&mut bytes);
+    bytes
+}
+
+/// Waits for Ctrl-C, or `seconds` when given.
+async fn stop_signal(seconds: Option<u64>) {
+    match seconds {
+        Some(seconds) => tokio::time::sleep(Duration::from_secs(seconds)).await,
+        None => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+fn doc_dir(doc: DocId) -> String {
+    match doc {
+        DocId::Board => "board".into(),
+        DocId::Workspace(owner) => format!("workspace-{owner}"),
+    }
+}
+
+/// Writes documents as folders of files, refusing paths that would leave `dir`.
+fn dump(
+    dir: &Path,
+    documents: &[(DocId, std::collections::BTreeMap<String, String>)],
+) -> anyhow::Result<()> {
+    for (doc, files) in documents {
+        let folder = dir.join(doc_dir(*doc));
+        std::fs::create_dir_all(&folder)
+            .with_context(|| format!("creating {}", folder.display()))?;
+        for (path, text) in files {
+            let relative = Path::new(path);
+            if relative
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+            {
+                eprintln!("coderoom: skipped {path:?}: not a plain relative path");
+                continue;
+            }
+            let target = folder.join(relative);
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(&target, text)
+                .with_context(|| format!("writing {}", target.display()))?;
+        }
+    }
+    Ok(())
+}
+
+pub fn host(args: HostArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async move {
+        let secret = identity()?;
+        let code = format!("{:06}", u32::from_le_bytes(random::<4>()) % 1_000_000);
+        let settings = RoomSettings {
+            id: RoomId(random()),
+            title: args.title.clone(),
+            secret: JoinSecret(random()),
+            code: code.clone(),
+            instructor: net::peer_id(secret.public()),
+            instructor_name: "Instructor".into(),
+        };
+        let hub = Hub::start(
+            secret,
+            args.bind,
+            HubCore::new(settings, rand::random::<u64>() >> 12),
+            None,
+        )
+        .await?;
+        if args.approve {
+            hub.control(Control::RequireApproval(true)).await;
+        }
+        for path in &args.board {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("main.py")
+                .to_owned();
+            hub.edit(DocId::Board, move |doc| files::insert(doc, &name, 0, &text))
+                .await;
+        }
+        println!("ticket: {}", hub.ticket());
+        println!("code: {code}");
+        println!("room: {}", args.title);
+        use std::io::Write;
+        std::io::stdout().flush()?;
+        let reports = async {
+            while let Some(report) = hub.next_report().await {
+                match report {
+                    HubReport::JoinRequest(who) => {
+                        println!("waiting: {} ({})", who.name, who.id);
+                        if !args.approve {
+                            hub.control(Control::Approve(who.id)).await;
+                        }
+                    }
+                    HubReport::PeerDropped { peer, reason } => {
+                        println!("dropped: {peer}: {reason}")
+                    }
+                    HubReport::Changed(_) => {}
+                }
+            }
+        };
+        let participants = async {
+            let mut last = Vec::new();
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let now: Vec<String> = hub
+                    .participants()
+                    .await
+                    .into_iter()
+                    .filter(|p| p.online)
+                    .map(|p| p.name)
+                    .collect();
+                if now != last {
+                    println!("online: {} [{}]", now.len(), now.join(", "));
+                    let _ = std::io::stdout().flush();
+                    last = now;
+                }
+            }
+        };
+        tokio::select! {
+            _ = stop_signal(args.run_for) => {}
+            _ = reports => {}
+            _ = participants => {}
+        }
+        if let Some(dir) = &args.dump {
+            dump(dir, &hub.documents().await)?;
+        }
+        hub.shutdown().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
+    let ticket: Ticket = args.ticket.parse()?;
+    runtime()?.block_on(async move {
+        let secret = identity()?;
+        let peer = Peer::join(secret, args.bind, ticket.hub.clone(), ticket.room, Credential::Secret(ticket.secret), args.name.clone(), args.colour.clone()).await?;
+        let to_type = match &args.type_file {
+            Some(path) => Some((
+                path.file_name().and_then(|n| n.to_str()).unwrap_or("main.py").to_owned(),
+                std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+            )),
+            None => None,
+        };
+        let mut refused = None;
+        let session = async {
+            // Typing starts once joined; reports are printed as they come.
+            let mut typing: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>> = None;
+            let mut typed_all = to_type.is_none();
+            loop {
+                tokio::select! {
+                    report = peer.next_report() => match report {
+                        None => return,
+                        Some(PeerReport::Joined { role, title }) => {
+                            println!("joined: {title} as {role:?} ({})", peer.id());
+                            if let (Some((name, text)), None) = (&to_type, &typing) {
+                                typing = Some(Box::pin(type_text(&peer, name.clone(), text.clone(), args.rate)));
+                            }
+                        }
+                        Some(PeerReport::Disconnected(reason)) => {
+                            println!("disconnected: {reason}");
+                            if peer.is_finished() {
+                                refused = Some(reason);
+                                return;
+                            }
+                        }
+                        Some(PeerReport::Waiting) => println!("waiting for the instructor to let you in"),
+                        Some(PeerReport::Changed(doc)) => println!("changed: {}", doc_dir(doc)),
+                        Some(PeerReport::EditRefused { doc, reason }) => println!("refused: {}: {reason}", doc_dir(doc)),
+                        Some(PeerReport::Participants(list)) => println!("online: {}", list.iter().filter(|p| p.online).count()),
+                        Some(PeerReport::Pen(holder)) => println!("pen: {}", holder.map(|h| h.to_string()).unwrap_or_else(|| "instructor".into())),
+                        Some(PeerReport::Follow { leader, binding }) => println!("follow: {leader:?} binding={binding}"),
+                    },
+                    _ = async { match typing.as_mut() { Some(t) => t.await, None => std::future::pending().await } }, if !typed_all => {
+                        typed_all = true;
+                        println!("typed: done");
+                        if let Some(seconds) = args.run_for {
+                            tokio::time::sleep(Duration::from_secs(seconds)).await;
+                            return;
+                        }
+                    }
+                }
+            }
+        };
+        let typing_first = to_type.is_some();
+        tokio::select! {
+            _ = session => {}
+            _ = stop_signal(if typing_first { None } else { args.run_for }) => {}
+        }
+        if let Some(dir) = &args.dump {
+            dump(dir, &peer.documents().await)?;
+        }
+        peer.leave().await;
+        match refused {
+            Some(reason) => {
+                eprintln!("coderoom-cli: the hub refused: {reason}");
+                Ok(ExitCode::from(1))
+            }
+            None => Ok(ExitCode::SUCCESS),
+        }
+    })
+}
+
+async fn type_text(peer: &Peer, file: String, text: String, rate: f64) {
+    let pause = Duration::from_secs_f64(1.0 / rate.max(0.1));
+    let doc = peer.workspace();
+    let mut offset = 0u32;
+    for character in text.chars() {
+        let file = file.clone();
+        let at = offset;
+        peer.edit(doc, move |d| {
+            files::insert(d, &file, at, &character.to_string())
+        })
+        .await;
+        offset += character.len_utf16() as u32;
+        tokio::time::sleep(pause).await;
+    }
+}
