@@ -95,6 +95,20 @@ async fn write_frames(send: &mut SendStream, messages: &[Message]) -> Result<(),
     send.write_all(&batch).await.map_err(network)
 }
 
+async fn write_queued(
+    send: &mut SendStream,
+    queued: &[crate::queue::Queued],
+) -> Result<(), RoomError> {
+    let mut batch = Vec::new();
+    for item in queued {
+        match &item.frame {
+            Some(frame) => batch.extend_from_slice(frame),
+            None => batch.extend_from_slice(&encode(&item.message)?),
+        }
+    }
+    send.write_all(&batch).await.map_err(network)
+}
+
 /// Reads one frame; the length is checked before its bytes are read.
 async fn read_frame(recv: &mut RecvStream) -> Result<Message, RoomError> {
     let mut header = [0u8; FRAME_HEADER];
@@ -107,7 +121,7 @@ async fn read_frame(recv: &mut RecvStream) -> Result<Message, RoomError> {
 
 /// One connection's outgoing side: a queue the hub fills and a task that drains it.
 struct Outbox {
-    queue: Mutex<OutQueue>,
+    queue: std::sync::Mutex<OutQueue>,
     wake: Notify,
     closing: std::sync::Mutex<Option<String>>,
 }
@@ -115,14 +129,17 @@ struct Outbox {
 impl Outbox {
     fn new() -> Arc<Self> {
         Arc::new(Self {
-            queue: Mutex::new(OutQueue::default()),
+            queue: std::sync::Mutex::new(OutQueue::default()),
             wake: Notify::new(),
             closing: std::sync::Mutex::new(None),
         })
     }
 
-    async fn push(&self, message: Message) -> bool {
-        let pushed = self.queue.lock().await.push(message).is_ok();
+    fn push(&self, message: Message, frame: Option<Arc<[u8]>>) -> bool {
+        let pushed = match self.queue.lock() {
+            Ok(mut queue) => queue.push_encoded(message, frame).is_ok(),
+            Err(_) => false,
+        };
         self.wake.notify_one();
         pushed
     }
@@ -141,9 +158,12 @@ impl Outbox {
     /// Writes what is queued, batch by batch, until closed or the stream fails.
     async fn run(&self, send: &mut SendStream) -> Result<Option<String>, RoomError> {
         loop {
-            let batch = self.queue.lock().await.drain();
+            let batch = match self.queue.lock() {
+                Ok(mut queue) => queue.drain(),
+                Err(_) => return Ok(Some("internal error".into())),
+            };
             if !batch.is_empty() {
-                write_frames(send, &batch).await?;
+                write_queued(send, &batch).await?;
                 continue;
             }
             if let Some(reason) = self.closing() {
@@ -428,11 +448,24 @@ async fn hub_actor(
                 continue;
             }
         };
+        // A relay is the same message to many connections in a row: encode it once.
+        let mut last_frame: Option<(Message, Arc<[u8]>)> = None;
         for action in actions {
             match action {
                 HubAction::Send { conn, message } => {
+                    let frame = match &last_frame {
+                        Some((last, frame)) if *last == message => Some(Arc::clone(frame)),
+                        _ => match encode(&message) {
+                            Ok(bytes) => {
+                                let frame: Arc<[u8]> = bytes.into();
+                                last_frame = Some((message.clone(), Arc::clone(&frame)));
+                                Some(frame)
+                            }
+                            Err(_) => None,
+                        },
+                    };
                     if let Some((peer, outbox)) = outboxes.get(&conn) {
-                        if !outbox.push(message).await {
+                        if !outbox.push(message, frame) {
                             let reason =
                                 "fell too far behind; it will resync when it reconnects".to_owned();
                             let _ = reports.send(HubReport::PeerDropped {

@@ -4,6 +4,7 @@
 //! is cut off, and resyncs when it reconnects.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use coderoom_protocol::{DocId, Message};
 use yrs::sync::{Message as YMessage, SyncMessage};
@@ -15,9 +16,17 @@ pub const MERGE_FROM: usize = 64;
 /// Past this many queued bytes (after merging), the peer is dropped.
 pub const MAX_QUEUED_BYTES: usize = 16 * 1024 * 1024;
 
+/// A queued message, with its frame when already encoded (a relay to many peers is encoded
+/// once).
+#[derive(Debug, Clone)]
+pub struct Queued {
+    pub message: Message,
+    pub frame: Option<Arc<[u8]>>,
+}
+
 #[derive(Debug, Default)]
 pub struct OutQueue {
-    items: VecDeque<Message>,
+    items: VecDeque<Queued>,
     bytes: usize,
 }
 
@@ -52,8 +61,17 @@ impl OutQueue {
     }
 
     pub fn push(&mut self, message: Message) -> Result<(), TooFarBehind> {
+        self.push_encoded(message, None)
+    }
+
+    /// Like [`OutQueue::push`], with the message's frame already made.
+    pub fn push_encoded(
+        &mut self,
+        message: Message,
+        frame: Option<Arc<[u8]>>,
+    ) -> Result<(), TooFarBehind> {
         self.bytes += size(&message);
-        self.items.push_back(message);
+        self.items.push_back(Queued { message, frame });
         if self.items.len() > MERGE_FROM {
             self.merge_updates();
         }
@@ -64,7 +82,7 @@ impl OutQueue {
     }
 
     /// Everything queued, in order.
-    pub fn drain(&mut self) -> Vec<Message> {
+    pub fn drain(&mut self) -> Vec<Queued> {
         self.bytes = 0;
         self.items.drain(..).collect()
     }
@@ -76,39 +94,43 @@ impl OutQueue {
         let mut runs: Vec<(Vec<(DocId, usize, Vec<Vec<u8>>)>, usize)> = Vec::new();
         let mut first_of: Vec<(DocId, usize, Vec<Vec<u8>>)> = Vec::new();
         let mut keep = Vec::with_capacity(self.items.len());
-        for message in self.items.drain(..) {
+        for queued in self.items.drain(..) {
+            let message = &queued.message;
             if matches!(
                 message,
                 Message::Welcome { .. } | Message::Resync { .. } | Message::Refused(_)
             ) {
                 runs.push((std::mem::take(&mut first_of), 0));
-                keep.push(message);
+                keep.push(queued);
                 continue;
             }
-            match as_update(&message) {
+            match as_update(message) {
                 Some((doc, update)) => match first_of.iter_mut().find(|(d, _, _)| *d == doc) {
                     Some((_, _, updates)) => updates.push(update),
                     None => {
                         first_of.push((doc, keep.len(), vec![update]));
-                        keep.push(message);
+                        keep.push(queued);
                     }
                 },
-                None => keep.push(message),
+                None => keep.push(queued),
             }
         }
         runs.push((first_of, 0));
         for (doc, index, updates) in runs.into_iter().flat_map(|(run, _)| run) {
             if updates.len() > 1 {
                 if let Ok(merged) = yrs::merge_updates_v1(&updates) {
-                    keep[index] = Message::Sync {
-                        doc,
-                        payload: YMessage::Sync(SyncMessage::Update(merged)).encode_v1(),
+                    keep[index] = Queued {
+                        message: Message::Sync {
+                            doc,
+                            payload: YMessage::Sync(SyncMessage::Update(merged)).encode_v1(),
+                        },
+                        frame: None,
                     };
                 }
             }
         }
         self.items = keep.into();
-        self.bytes = self.items.iter().map(size).sum();
+        self.bytes = self.items.iter().map(|q| size(&q.message)).sum();
     }
 }
 
@@ -149,8 +171,8 @@ mod tests {
         }
         assert!(queue.len() <= MERGE_FROM + 2, "{} queued", queue.len());
         let replica = files::new_doc(2);
-        for message in queue.drain() {
-            if let Some((_, update)) = as_update(&message) {
+        for queued in queue.drain() {
+            if let Some((_, update)) = as_update(&queued.message) {
                 replica
                     .transact_mut()
                     .apply_update(yrs::Update::decode_v1(&update).expect("update"))
