@@ -19,8 +19,10 @@ struct Cli {
 enum Command {
     /// Host a room: print its ticket and short code, and keep it open until Ctrl-C.
     Host(room::HostArgs),
-    /// Join a room with a ticket and print what arrives.
+    /// Join a room with a ticket (or a nearby room with its code) and print what arrives.
     Join(room::JoinArgs),
+    /// List rooms announced on the local network.
+    Nearby(room::NearbyArgs),
     /// Run a program in the sandbox, streaming its output, then print how it ended.
     Run(run::RunArgs),
     /// List the runtimes found on this machine, with their versions.
@@ -36,6 +38,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Host(args) => room::host(args),
         Command::Join(args) => room::join(args),
+        Command::Nearby(args) => room::nearby(args),
         Command::Run(args) => run::run(args),
         Command::Runtimes => run::runtimes(),
         Command::Check(args) => syntax::check(args),

@@ -31,12 +31,31 @@ pub struct HostArgs {
     /// Write every document as files here when stopping.
     #[arg(long, value_name = "DIR")]
     dump: Option<PathBuf>,
+    /// Do not announce the room on the local network (tickets still work).
+    #[arg(long)]
+    no_lan: bool,
+}
+
+#[derive(clap::Args)]
+pub struct NearbyArgs {
+    /// How long to listen for rooms, in seconds.
+    #[arg(long, default_value_t = 3)]
+    wait: u64,
+    #[arg(long, default_value = "0.0.0.0:0")]
+    bind: SocketAddr,
 }
 
 #[derive(clap::Args)]
 pub struct JoinArgs {
-    /// The ticket the instructor shared (`coderoom…`).
-    ticket: String,
+    /// The ticket the instructor shared (`coderoom…`); or use --code for a room nearby.
+    #[arg(required_unless_present = "code")]
+    ticket: Option<String>,
+    /// The short code the instructor reads out, for a room found on the local network.
+    #[arg(long, conflicts_with = "ticket")]
+    code: Option<String>,
+    /// With --code, when several rooms are nearby: the start of the hub id `nearby` lists.
+    #[arg(long)]
+    hub: Option<String>,
     #[arg(long)]
     name: String,
     #[arg(long, default_value = "#3b82f6")]
@@ -55,6 +74,16 @@ pub struct JoinArgs {
     /// Leave after this many seconds (after typing, if typing; default: until Ctrl-C).
     #[arg(long = "for", value_name = "SECONDS")]
     run_for: Option<u64>,
+}
+
+/// Prints a line; a closed stdout (`host | head`) must not take the room down with it.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, $($arg)*);
+        let _ = out.flush();
+    }};
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -133,13 +162,12 @@ pub fn host(args: HostArgs) -> anyhow::Result<ExitCode> {
             instructor: net::peer_id(secret.public()),
             instructor_name: "Instructor".into(),
         };
-        let hub = Hub::start(
-            secret,
-            args.bind,
-            HubCore::new(settings, rand::random::<u64>() >> 12),
-            None,
-        )
-        .await?;
+        let core = HubCore::new(settings, rand::random::<u64>() >> 12);
+        let hub = if args.no_lan || args.bind.ip().is_loopback() {
+            Hub::start(secret, args.bind, core, None).await?
+        } else {
+            Hub::start_on_lan(secret, args.bind, core, None).await?
+        };
         if args.approve {
             hub.control(Control::RequireApproval(true)).await;
         }
@@ -154,22 +182,22 @@ pub fn host(args: HostArgs) -> anyhow::Result<ExitCode> {
             hub.edit(DocId::Board, move |doc| files::insert(doc, &name, 0, &text))
                 .await;
         }
-        println!("ticket: {}", hub.ticket());
-        println!("code: {code}");
-        println!("room: {}", args.title);
+        say!("ticket: {}", hub.ticket());
+        say!("code: {code}");
+        say!("room: {}", args.title);
         use std::io::Write;
         std::io::stdout().flush()?;
         let reports = async {
             while let Some(report) = hub.next_report().await {
                 match report {
                     HubReport::JoinRequest(who) => {
-                        println!("waiting: {} ({})", who.name, who.id);
+                        say!("waiting: {} ({})", who.name, who.id);
                         if !args.approve {
                             hub.control(Control::Approve(who.id)).await;
                         }
                     }
                     HubReport::PeerDropped { peer, reason } => {
-                        println!("dropped: {peer}: {reason}")
+                        say!("dropped: {peer}: {reason}")
                     }
                     HubReport::Changed(_) => {}
                 }
@@ -187,7 +215,7 @@ pub fn host(args: HostArgs) -> anyhow::Result<ExitCode> {
                     .map(|p| p.name)
                     .collect();
                 if now != last {
-                    println!("online: {} [{}]", now.len(), now.join(", "));
+                    say!("online: {} [{}]", now.len(), now.join(", "));
                     let _ = std::io::stdout().flush();
                     last = now;
                 }
@@ -206,11 +234,46 @@ pub fn host(args: HostArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+pub fn nearby(args: NearbyArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async move {
+        let rooms = net::nearby_rooms(args.bind, Duration::from_secs(args.wait)).await?;
+        if rooms.is_empty() {
+            say!("no rooms found nearby (some Wi-Fi networks block the multicast this needs: ask for the ticket instead)");
+        }
+        for room in rooms {
+            say!("{}  {}", room.hub.fmt_short(), room.title);
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
 pub fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
-    let ticket: Ticket = args.ticket.parse()?;
+    let ticket: Option<Ticket> = args.ticket.as_deref().map(str::parse).transpose()?;
     runtime()?.block_on(async move {
         let secret = identity()?;
-        let peer = Peer::join(secret, args.bind, ticket.hub.clone(), ticket.room, Credential::Secret(ticket.secret), args.name.clone(), args.colour.clone()).await?;
+        let peer = match (&ticket, &args.code) {
+            (Some(ticket), _) => {
+                Peer::join(secret, args.bind, ticket.hub.clone(), ticket.room, Credential::Secret(ticket.secret), args.name.clone(), args.colour.clone()).await?
+            }
+            (None, Some(code)) => {
+                let rooms = net::nearby_rooms(args.bind, Duration::from_secs(3)).await?;
+                let mut matching: Vec<_> = rooms
+                    .into_iter()
+                    .filter(|room| args.hub.as_deref().is_none_or(|prefix| room.hub.to_string().starts_with(prefix)))
+                    .collect();
+                let room = match matching.len() {
+                    0 => anyhow::bail!("no room found nearby: ask for the ticket (some networks block the multicast nearby rooms need)"),
+                    1 => matching.remove(0),
+                    _ => anyhow::bail!(
+                        "{} rooms nearby: pick one with --hub (see `coderoom-cli nearby`)",
+                        matching.len()
+                    ),
+                };
+                say!("found: {} ({})", room.title, room.hub.fmt_short());
+                Peer::join_nearby(secret, args.bind, &room, code.clone(), args.name.clone(), args.colour.clone()).await?
+            }
+            (None, None) => anyhow::bail!("give a ticket, or --code for a room nearby"),
+        };
         let to_type = match &args.type_file {
             Some(path) => Some((
                 path.file_name().and_then(|n| n.to_str()).unwrap_or("main.py").to_owned(),
@@ -228,28 +291,28 @@ pub fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
                     report = peer.next_report() => match report {
                         None => return,
                         Some(PeerReport::Joined { role, title }) => {
-                            println!("joined: {title} as {role:?} ({})", peer.id());
+                            say!("joined: {title} as {role:?} ({})", peer.id());
                             if let (Some((name, text)), None) = (&to_type, &typing) {
                                 typing = Some(Box::pin(type_text(&peer, name.clone(), text.clone(), args.rate)));
                             }
                         }
                         Some(PeerReport::Disconnected(reason)) => {
-                            println!("disconnected: {reason}");
+                            say!("disconnected: {reason}");
                             if peer.is_finished() {
                                 refused = Some(reason);
                                 return;
                             }
                         }
-                        Some(PeerReport::Waiting) => println!("waiting for the instructor to let you in"),
-                        Some(PeerReport::Changed(doc)) => println!("changed: {}", doc_dir(doc)),
-                        Some(PeerReport::EditRefused { doc, reason }) => println!("refused: {}: {reason}", doc_dir(doc)),
-                        Some(PeerReport::Participants(list)) => println!("online: {}", list.iter().filter(|p| p.online).count()),
-                        Some(PeerReport::Pen(holder)) => println!("pen: {}", holder.map(|h| h.to_string()).unwrap_or_else(|| "instructor".into())),
-                        Some(PeerReport::Follow { leader, binding }) => println!("follow: {leader:?} binding={binding}"),
+                        Some(PeerReport::Waiting) => say!("waiting for the instructor to let you in"),
+                        Some(PeerReport::Changed(doc)) => say!("changed: {}", doc_dir(doc)),
+                        Some(PeerReport::EditRefused { doc, reason }) => say!("refused: {}: {reason}", doc_dir(doc)),
+                        Some(PeerReport::Participants(list)) => say!("online: {}", list.iter().filter(|p| p.online).count()),
+                        Some(PeerReport::Pen(holder)) => say!("pen: {}", holder.map(|h| h.to_string()).unwrap_or_else(|| "instructor".into())),
+                        Some(PeerReport::Follow { leader, binding }) => say!("follow: {leader:?} binding={binding}"),
                     },
                     _ = async { match typing.as_mut() { Some(t) => t.await, None => std::future::pending().await } }, if !typed_all => {
                         typed_all = true;
-                        println!("typed: done");
+                        say!("typed: done");
                         if let Some(seconds) = args.run_for {
                             tokio::time::sleep(Duration::from_secs(seconds)).await;
                             return;

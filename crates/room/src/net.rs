@@ -13,9 +13,11 @@ use coderoom_protocol::{
     decode, encode, frame_length, Control, Credential, DocId, Message, PeerId, Refusal, Role,
     Ticket, ALPN, FRAME_HEADER,
 };
+use iroh::address_lookup::UserData;
 use iroh::endpoint::{presets, Connection, PortmapperConfig, RecvStream, SendStream};
 use iroh::protocol::{AcceptError, ProtocolHandler, Router};
 use iroh::{Endpoint, EndpointAddr, RelayMode, SecretKey};
+use iroh_mdns_address_lookup::{DiscoveryEvent, MdnsAddressLookup};
 use tokio::sync::{mpsc, oneshot, Mutex, Notify};
 use yrs::Doc;
 
@@ -71,16 +73,104 @@ pub fn load_or_create_identity(path: &Path) -> Result<SecretKey, RoomError> {
 
 /// An endpoint for a classroom LAN: no relays, no port mapping, no internet lookups.
 pub async fn endpoint(secret: SecretKey, bind: SocketAddr) -> Result<Endpoint, RoomError> {
-    Endpoint::builder(presets::Minimal)
+    endpoint_with(secret, bind, None).await
+}
+
+/// The mDNS service Coderoom's hubs announce themselves under.
+const MDNS_SERVICE: &str = "coderoom";
+/// What a hub announces: `coderoom/1 <room id hex> <title>`.
+const ANNOUNCE_PREFIX: &str = "coderoom/1 ";
+
+async fn endpoint_with(
+    secret: SecretKey,
+    bind: SocketAddr,
+    mdns: Option<(MdnsAddressLookup, Option<String>)>,
+) -> Result<Endpoint, RoomError> {
+    let mut builder = Endpoint::builder(presets::Minimal)
         .relay_mode(RelayMode::Disabled)
         .portmapper_config(PortmapperConfig::Disabled)
         .clear_ip_transports()
         .bind_addr(bind)
         .map_err(network)?
-        .secret_key(secret)
-        .bind()
-        .await
+        .secret_key(secret);
+    if let Some((lookup, announce)) = mdns {
+        builder = builder.address_lookup(lookup);
+        if let Some(announce) = announce {
+            let data: UserData = announce.parse().map_err(network)?;
+            builder = builder.user_data_for_address_lookup(data);
+        }
+    }
+    builder.bind().await.map_err(network)
+}
+
+fn mdns(secret: &SecretKey, advertise: bool) -> Result<MdnsAddressLookup, RoomError> {
+    MdnsAddressLookup::builder()
+        .service_name(MDNS_SERVICE)
+        .advertise(advertise)
+        .build(secret.public())
         .map_err(network)
+}
+
+/// A room announced on the local network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NearbyRoom {
+    pub hub: iroh::EndpointId,
+    pub room: coderoom_protocol::RoomId,
+    pub title: String,
+}
+
+fn announcement(room: coderoom_protocol::RoomId, title: &str) -> String {
+    let id: String = room.0.iter().map(|b| format!("{b:02x}")).collect();
+    // UserData holds at most 245 bytes.
+    let title: String = title.chars().take(120).collect();
+    format!("{ANNOUNCE_PREFIX}{id} {title}")
+}
+
+fn parse_announcement(text: &str) -> Option<(coderoom_protocol::RoomId, String)> {
+    let rest = text.strip_prefix(ANNOUNCE_PREFIX)?;
+    let (id, title) = rest.split_once(' ').unwrap_or((rest, ""));
+    if id.len() != 32 {
+        return None;
+    }
+    let mut bytes = [0u8; 16];
+    for (i, byte) in bytes.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(id.get(i * 2..i * 2 + 2)?, 16).ok()?;
+    }
+    Some((coderoom_protocol::RoomId(bytes), title.to_owned()))
+}
+
+/// Rooms announced on the LAN, listened for during `wait` (mDNS; no ticket needed).
+pub async fn nearby_rooms(bind: SocketAddr, wait: Duration) -> Result<Vec<NearbyRoom>, RoomError> {
+    let secret = SecretKey::from_bytes(&rand::random());
+    let lookup = mdns(&secret, false)?;
+    let mut events = lookup.subscribe().await;
+    let endpoint = endpoint_with(secret, bind, Some((lookup, None))).await?;
+    let mut rooms: Vec<NearbyRoom> = Vec::new();
+    let deadline = tokio::time::Instant::now() + wait;
+    use futures_util::StreamExt;
+    while let Ok(Some(event)) = tokio::time::timeout_at(deadline, events.next()).await {
+        match event {
+            DiscoveryEvent::Discovered { endpoint_info, .. } => {
+                let Some((room, title)) = endpoint_info
+                    .data
+                    .user_data()
+                    .and_then(|d| parse_announcement(d.as_ref()))
+                else {
+                    continue;
+                };
+                rooms.retain(|r| r.hub != endpoint_info.endpoint_id);
+                rooms.push(NearbyRoom {
+                    hub: endpoint_info.endpoint_id,
+                    room,
+                    title,
+                });
+            }
+            DiscoveryEvent::Expired { endpoint_id } => rooms.retain(|r| r.hub != endpoint_id),
+            _ => {}
+        }
+    }
+    endpoint.close().await;
+    Ok(rooms)
 }
 
 pub fn peer_id(endpoint_id: iroh::EndpointId) -> PeerId {
@@ -290,6 +380,24 @@ impl Hub {
         persist: Option<PersistFn>,
     ) -> Result<Self, RoomError> {
         let endpoint = endpoint(secret, bind).await?;
+        Ok(Self::start_on(endpoint, core, persist))
+    }
+
+    /// Like [`Hub::start`], and also announces the room on the LAN (mDNS) so learners can find
+    /// it without a ticket and join with the short code.
+    pub async fn start_on_lan(
+        secret: SecretKey,
+        bind: SocketAddr,
+        core: HubCore,
+        persist: Option<PersistFn>,
+    ) -> Result<Self, RoomError> {
+        let announce = announcement(core.settings().id, &core.settings().title);
+        let lookup = mdns(&secret, true)?;
+        let endpoint = endpoint_with(secret, bind, Some((lookup, Some(announce)))).await?;
+        Ok(Self::start_on(endpoint, core, persist))
+    }
+
+    fn start_on(endpoint: Endpoint, core: HubCore, persist: Option<PersistFn>) -> Self {
         let settings = core.settings().clone();
         let (commands, receiver) = mpsc::channel(1024);
         let (report_tx, reports) = mpsc::unbounded_channel();
@@ -302,12 +410,12 @@ impl Hub {
                 },
             )
             .spawn();
-        Ok(Self {
+        Self {
             router,
             commands,
             settings,
             reports: Mutex::new(reports),
-        })
+        }
     }
 
     pub fn endpoint(&self) -> &Endpoint {
@@ -566,6 +674,17 @@ impl Peer {
         colour: String,
     ) -> Result<Self, RoomError> {
         let endpoint = endpoint(secret, bind).await?;
+        Self::join_on(endpoint, hub, room, credential, name, colour)
+    }
+
+    fn join_on(
+        endpoint: Endpoint,
+        hub: EndpointAddr,
+        room: coderoom_protocol::RoomId,
+        credential: Credential,
+        name: String,
+        colour: String,
+    ) -> Result<Self, RoomError> {
         let me = peer_id(endpoint.id());
         let core = PeerCore::new(
             me,
@@ -585,6 +704,28 @@ impl Peer {
             me,
             task,
         })
+    }
+
+    /// Joins a room found with [`nearby_rooms`], with the code the instructor reads out; the
+    /// hub's addresses come from mDNS.
+    pub async fn join_nearby(
+        secret: SecretKey,
+        bind: SocketAddr,
+        room: &NearbyRoom,
+        code: String,
+        name: String,
+        colour: String,
+    ) -> Result<Self, RoomError> {
+        let lookup = mdns(&secret, false)?;
+        let endpoint = endpoint_with(secret, bind, Some((lookup, None))).await?;
+        Self::join_on(
+            endpoint,
+            EndpointAddr::new(room.hub),
+            room.room,
+            Credential::Code(code),
+            name,
+            colour,
+        )
     }
 
     pub fn id(&self) -> PeerId {
