@@ -309,6 +309,14 @@ pub fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
                         Some(PeerReport::Participants(list)) => say!("online: {}", list.iter().filter(|p| p.online).count()),
                         Some(PeerReport::Pen(holder)) => say!("pen: {}", holder.map(|h| h.to_string()).unwrap_or_else(|| "instructor".into())),
                         Some(PeerReport::Follow { leader, binding }) => say!("follow: {leader:?} binding={binding}"),
+                        Some(PeerReport::Presence(changes)) => {
+                            for (_, state) in changes {
+                                match state {
+                                    Some(p) => say!("presence: {} in {} at {:?}", p.name, p.file.unwrap_or_default(), p.cursor),
+                                    None => say!("presence: someone left"),
+                                }
+                            }
+                        }
                     },
                     _ = async { match typing.as_mut() { Some(t) => t.await, None => std::future::pending().await } }, if !typed_all => {
                         typed_all = true;

@@ -8,6 +8,7 @@
 pub mod core;
 pub mod files;
 pub mod net;
+pub mod presence;
 pub mod queue;
 
 pub use core::hub::{HubAction, HubCore, HubEvent, RoomSettings};

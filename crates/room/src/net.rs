@@ -629,6 +629,8 @@ pub enum PeerReport {
     Disconnected(String),
     Participants(Vec<coderoom_protocol::Participant>),
     Pen(Option<PeerId>),
+    /// Others' presence changed (`None`: that client left).
+    Presence(Vec<crate::presence::PresenceChange>),
     Follow {
         leader: Option<PeerId>,
         binding: bool,
@@ -653,6 +655,8 @@ enum PeerCommand {
 /// A learner (or observer) in a room: reconnects with backoff until refused or stopped.
 pub struct Peer {
     commands: mpsc::Sender<PeerCommand>,
+    presence_client: u64,
+    presence_clock: AtomicU64,
     reports: Mutex<mpsc::UnboundedReceiver<PeerReport>>,
     endpoint: Endpoint,
     me: PeerId,
@@ -699,6 +703,9 @@ impl Peer {
         let task = tokio::spawn(peer_actor(endpoint.clone(), hub, core, receiver, report_tx));
         Ok(Self {
             commands,
+            // Awareness client ids are 53-bit in yjs.
+            presence_client: rand::random::<u64>() >> 11,
+            presence_clock: AtomicU64::new(1),
             reports: Mutex::new(reports),
             endpoint,
             me,
@@ -747,7 +754,14 @@ impl Peer {
             .await;
     }
 
-    /// Sends a raw message (for presence, and for tests of the hub's defences).
+    /// Shares where this peer is (file, cursor, selection) with the room.
+    pub async fn set_presence(&self, presence: &crate::presence::Presence) {
+        let clock = self.presence_clock.fetch_add(1, Ordering::Relaxed) as u32;
+        let payload = crate::presence::encode(self.presence_client, clock, Some(presence));
+        self.send(Message::Awareness { payload }).await;
+    }
+
+    /// Sends a raw message (for tests of the hub's defences).
     pub async fn send(&self, message: Message) {
         let _ = self.commands.send(PeerCommand::Send(message)).await;
     }
@@ -912,7 +926,9 @@ async fn connect_once(
                 PeerAction::Follow { leader, binding } => {
                     let _ = reports.send(PeerReport::Follow { leader, binding });
                 }
-                PeerAction::Awareness(_) => {}
+                PeerAction::Presence(changes) => {
+                    let _ = reports.send(PeerReport::Presence(changes));
+                }
             }
         }
         if let Some(reason) = disconnect {

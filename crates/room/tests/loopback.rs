@@ -420,3 +420,54 @@ async fn wrong_tickets_are_refused_with_a_reason() {
     assert!(reason.contains("another room"), "{reason}");
     hub.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_reaches_others_and_is_cleared_when_a_peer_leaves() {
+    use coderoom_room::presence::Presence;
+    let (hub, _) = host().await;
+    let ticket = hub.ticket();
+    let (ada, bo) = (join(&ticket, "Ada").await, join(&ticket, "Bo").await);
+    joined(&ada).await;
+    joined(&bo).await;
+    let here = Presence {
+        peer: ada.id(),
+        name: "Ada".into(),
+        colour: "#e11d48".into(),
+        role: coderoom_protocol::Role::Learner,
+        doc: Some(DocId::Board),
+        file: Some("main.py".into()),
+        cursor: Some(7),
+        selection: Some((2, 7)),
+        following: None,
+    };
+    ada.set_presence(&here).await;
+    let seen = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Some(PeerReport::Presence(changes)) = bo.next_report().await {
+                if let Some((client, Some(state))) = changes.into_iter().next() {
+                    return (client, state);
+                }
+            }
+        }
+    })
+    .await
+    .expect("presence arrives");
+    assert_eq!(seen.1, here);
+    ada.leave().await;
+    let cleared = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Some(PeerReport::Presence(changes)) = bo.next_report().await {
+                if changes.contains(&(seen.0, None)) {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    assert!(
+        cleared.is_ok(),
+        "Ada's presence was not cleared when she left"
+    );
+    bo.leave().await;
+    hub.shutdown().await;
+}

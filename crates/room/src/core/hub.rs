@@ -109,6 +109,8 @@ pub struct HubCore {
     /// step 1 for the document shows it has taken the hub's state (they were made on the
     /// refused replica, which the peer discards).
     resyncing: std::collections::BTreeSet<(ConnId, DocId)>,
+    /// Awareness clients (and their last clock) each connection has announced.
+    presence_clients: BTreeMap<ConnId, BTreeMap<u64, u32>>,
     /// Wrong-code counts per peer: (count, window start ms).
     code_failures: BTreeMap<PeerId, (u32, u64)>,
     client_ids: u64,
@@ -128,6 +130,7 @@ impl HubCore {
             pen: None,
             follow: None,
             resyncing: std::collections::BTreeSet::new(),
+            presence_clients: BTreeMap::new(),
             code_failures: BTreeMap::new(),
             client_ids: client_id_seed.wrapping_add(1),
         }
@@ -274,6 +277,13 @@ impl HubCore {
             HubEvent::Closed { conn } => {
                 self.resyncing.retain(|(c, _)| *c != conn);
                 if let Some(connection) = self.connections.remove(&conn) {
+                    if let Some(member) = self.members.get_mut(&connection.peer) {
+                        member.awareness = None;
+                    }
+                    for (client, clock) in self.presence_clients.remove(&conn).unwrap_or_default() {
+                        let gone = crate::presence::encode(client, clock.wrapping_add(1), None);
+                        self.broadcast(&Message::Awareness { payload: gone }, &mut out);
+                    }
                     if connection.stage == Stage::Joined {
                         self.broadcast_participants(&mut out);
                     }
@@ -330,8 +340,14 @@ impl HubCore {
                 self.sync(conn, peer, doc, &payload, out)
             }
             (Stage::Joined, Message::Awareness { payload }) => {
-                if payload.len() > 64 * 1024 {
-                    return self.violation(conn, "awareness update over 64 KiB".into(), out);
+                let clients = match crate::presence::decode(&payload) {
+                    Ok(clients) => clients,
+                    Err(error) => return self.violation(conn, error.to_string(), out),
+                };
+                // Remembered so the hub can announce these clients gone when the connection is.
+                let known = self.presence_clients.entry(conn).or_default();
+                for (client, clock, _) in clients {
+                    known.insert(client, clock);
                 }
                 if let Some(member) = self.members.get_mut(&peer) {
                     member.awareness = Some(payload.clone());

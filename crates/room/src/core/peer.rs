@@ -48,7 +48,8 @@ pub enum PeerAction {
         leader: Option<PeerId>,
         binding: bool,
     },
-    Awareness(Vec<u8>),
+    /// Presence of others changed (`None`: that client left).
+    Presence(Vec<crate::presence::PresenceChange>),
 }
 
 pub struct PeerCore {
@@ -254,7 +255,15 @@ impl PeerCore {
             Message::Notice(Notice::ProtocolViolation(reason)) => {
                 out.push(PeerAction::Disconnect(reason))
             }
-            Message::Awareness { payload } => out.push(PeerAction::Awareness(payload)),
+            Message::Awareness { payload } => match crate::presence::decode(&payload) {
+                Ok(clients) => out.push(PeerAction::Presence(
+                    clients
+                        .into_iter()
+                        .map(|(client, _, state)| (client, state))
+                        .collect(),
+                )),
+                Err(error) => out.push(PeerAction::Disconnect(error.to_string())),
+            },
             Message::Control(Control::Participants(list)) => {
                 out.push(PeerAction::Participants(list))
             }
