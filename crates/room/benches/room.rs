@@ -230,9 +230,12 @@ async fn coderoom_typing(peers: usize) -> Vec<f64> {
 
 // ------------------------------------------------------------------ bare baseline
 
+/// A connected client of the bare hub: its id and its outgoing frames.
+type Client = (u64, mpsc::UnboundedSender<Vec<u8>>);
+
 #[derive(Debug, Clone, Default)]
 struct BareHub {
-    clients: Arc<Mutex<Vec<(u64, mpsc::UnboundedSender<Vec<u8>>)>>>,
+    clients: Arc<Mutex<Vec<Client>>>,
     doc: Arc<Mutex<Option<Doc>>>,
     next: Arc<std::sync::atomic::AtomicU64>,
 }

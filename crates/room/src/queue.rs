@@ -91,8 +91,10 @@ impl OutQueue {
     /// moving earlier past presence or other documents' messages is harmless; none moves past a
     /// message that replaces replicas (welcome, resync), which ends a merging run.
     fn merge_updates(&mut self) {
-        let mut runs: Vec<(Vec<(DocId, usize, Vec<Vec<u8>>)>, usize)> = Vec::new();
-        let mut first_of: Vec<(DocId, usize, Vec<Vec<u8>>)> = Vec::new();
+        // Per document of a run: where its first update is kept, and all its updates.
+        type Merging = Vec<(DocId, usize, Vec<Vec<u8>>)>;
+        let mut runs: Vec<Merging> = Vec::new();
+        let mut first_of: Merging = Vec::new();
         let mut keep = Vec::with_capacity(self.items.len());
         for queued in self.items.drain(..) {
             let message = &queued.message;
@@ -100,7 +102,7 @@ impl OutQueue {
                 message,
                 Message::Welcome { .. } | Message::Resync { .. } | Message::Refused(_)
             ) {
-                runs.push((std::mem::take(&mut first_of), 0));
+                runs.push(std::mem::take(&mut first_of));
                 keep.push(queued);
                 continue;
             }
@@ -115,8 +117,8 @@ impl OutQueue {
                 None => keep.push(queued),
             }
         }
-        runs.push((first_of, 0));
-        for (doc, index, updates) in runs.into_iter().flat_map(|(run, _)| run) {
+        runs.push(first_of);
+        for (doc, index, updates) in runs.into_iter().flatten() {
             if updates.len() > 1 {
                 if let Ok(merged) = yrs::merge_updates_v1(&updates) {
                     keep[index] = Queued {

@@ -246,12 +246,15 @@ async fn refused_edits_never_reach_others_and_the_sender_is_reset() {
     hub.shutdown().await;
 }
 
+/// What the hub persisted, in order (a stand-in for the history database).
+type PersistedLog = Arc<Mutex<Vec<(DocId, Vec<u8>)>>>;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_edits_merge_when_a_restarted_hub_comes_back() {
     let secret = key();
     let settings = settings(&secret);
-    let log: Arc<Mutex<Vec<(DocId, Vec<u8>)>>> = Arc::default();
-    let persist = |log: &Arc<Mutex<Vec<(DocId, Vec<u8>)>>>| -> net::PersistFn {
+    let log: PersistedLog = Arc::default();
+    let persist = |log: &PersistedLog| -> net::PersistFn {
         let log = Arc::clone(log);
         Box::new(move |doc, _, update: &[u8]| log.lock().expect("log").push((doc, update.to_vec())))
     };

@@ -229,7 +229,11 @@ impl Sim {
                 self.restart_hub();
             }
         }
-        // Reconnects.
+        self.reconnect_due();
+        self.deliver_due(true);
+    }
+
+    fn reconnect_due(&mut self) {
         for peer in 0..PEERS {
             if self.reconnect_at[peer].is_some_and(|at| at <= self.now)
                 && self.conn_of(peer).is_none()
@@ -237,30 +241,44 @@ impl Sim {
                 self.connect(peer);
             }
         }
-        // Deliveries due now, link by link in a shuffled order.
+    }
+
+    /// The next message due on `conn`, hub-bound first, taken off its queue.
+    fn take_due(&mut self, conn: ConnId) -> Option<(Option<usize>, Message)> {
+        let link = self.links.get_mut(&conn)?;
+        if link.to_hub.front().is_some_and(|(t, _)| *t <= self.now) {
+            return link.to_hub.pop_front().map(|(_, message)| (None, message));
+        }
+        if link.to_peer.front().is_some_and(|(t, _)| *t <= self.now) {
+            let peer = link.peer;
+            return link
+                .to_peer
+                .pop_front()
+                .map(|(_, message)| (Some(peer), message));
+        }
+        None
+    }
+
+    /// Delivers what is due, link by link (in a shuffled order when asked).
+    fn deliver_due(&mut self, shuffle: bool) {
         let mut conns: Vec<ConnId> = self.links.keys().copied().collect();
-        for i in (1..conns.len()).rev() {
-            let j = self.rng.random_range(0..=i);
-            conns.swap(i, j);
+        if shuffle {
+            for i in (1..conns.len()).rev() {
+                let j = self.rng.random_range(0..=i);
+                conns.swap(i, j);
+            }
         }
         for conn in conns {
-            loop {
-                let Some(link) = self.links.get_mut(&conn) else {
-                    break;
-                };
-                let due_hub = link.to_hub.front().is_some_and(|(t, _)| *t <= self.now);
-                let due_peer = link.to_peer.front().is_some_and(|(t, _)| *t <= self.now);
-                if due_hub {
-                    let (_, message) = link.to_hub.pop_front().expect("due");
-                    let actions = self.hub.handle(self.now, HubEvent::Frame { conn, message });
-                    self.hub_actions(actions);
-                } else if due_peer {
-                    let peer = link.peer;
-                    let (_, message) = link.to_peer.pop_front().expect("due");
-                    let actions = self.peers[peer].handle(PeerEvent::Frame(message));
-                    self.peer_actions(peer, actions);
-                } else {
-                    break;
+            while let Some((to_peer, message)) = self.take_due(conn) {
+                match to_peer {
+                    None => {
+                        let actions = self.hub.handle(self.now, HubEvent::Frame { conn, message });
+                        self.hub_actions(actions);
+                    }
+                    Some(peer) => {
+                        let actions = self.peers[peer].handle(PeerEvent::Frame(message));
+                        self.peer_actions(peer, actions);
+                    }
                 }
             }
         }
@@ -313,38 +331,8 @@ fn run_seed(seed: u64) {
     let mut calm = 0;
     while !sim.quiet() {
         sim.now += 1;
-        for peer in 0..PEERS {
-            if sim.reconnect_at[peer].is_some_and(|at| at <= sim.now) && sim.conn_of(peer).is_none()
-            {
-                sim.connect(peer);
-            }
-        }
-        let conns: Vec<ConnId> = sim.links.keys().copied().collect();
-        for conn in conns {
-            loop {
-                let Some(link) = sim.links.get_mut(&conn) else {
-                    break;
-                };
-                if let Some((t, _)) = link.to_hub.front() {
-                    if *t <= sim.now {
-                        let (_, message) = link.to_hub.pop_front().expect("due");
-                        let actions = sim.hub.handle(sim.now, HubEvent::Frame { conn, message });
-                        sim.hub_actions(actions);
-                        continue;
-                    }
-                }
-                if let Some((t, _)) = link.to_peer.front() {
-                    if *t <= sim.now {
-                        let peer = link.peer;
-                        let (_, message) = link.to_peer.pop_front().expect("due");
-                        let actions = sim.peers[peer].handle(PeerEvent::Frame(message));
-                        sim.peer_actions(peer, actions);
-                        continue;
-                    }
-                }
-                break;
-            }
-        }
+        sim.reconnect_due();
+        sim.deliver_due(false);
         calm += 1;
         assert!(calm < 100_000, "seed {seed}: never went quiet");
     }
