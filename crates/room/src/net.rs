@@ -209,6 +209,26 @@ async fn read_frame(recv: &mut RecvStream) -> Result<Message, RoomError> {
     Ok(decode(&payload)?)
 }
 
+/// Asks an actor something and waits for the answer (`None` once the actor has stopped).
+async fn ask<C, T>(
+    commands: &mpsc::Sender<C>,
+    command: impl FnOnce(oneshot::Sender<T>) -> C,
+) -> Option<T> {
+    let (reply, answer) = oneshot::channel();
+    commands.send(command(reply)).await.ok()?;
+    answer.await.ok()
+}
+
+/// Every document's files, for `documents()` on either side.
+fn all_files<'a>(
+    ids: Vec<DocId>,
+    doc: impl Fn(DocId) -> Option<&'a Doc>,
+) -> Vec<(DocId, BTreeMap<String, String>)> {
+    ids.into_iter()
+        .filter_map(|id| doc(id).map(|d| (id, files::read_all(d))))
+        .collect()
+}
+
 /// One connection's outgoing side: a queue the hub fills and a task that drains it.
 struct Outbox {
     queue: std::sync::Mutex<OutQueue>,
@@ -462,39 +482,22 @@ impl Hub {
     }
 
     pub async fn files(&self, doc: DocId) -> Option<BTreeMap<String, String>> {
-        let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(HubCommand::Files { doc, reply })
+        ask(&self.commands, |reply| HubCommand::Files { doc, reply })
             .await
-            .ok()?;
-        answer.await.ok().flatten()
+            .flatten()
     }
 
     /// Every document with its files.
     pub async fn documents(&self) -> Vec<(DocId, BTreeMap<String, String>)> {
-        let (reply, answer) = oneshot::channel();
-        if self
-            .commands
-            .send(HubCommand::Docs { reply })
+        ask(&self.commands, |reply| HubCommand::Docs { reply })
             .await
-            .is_err()
-        {
-            return Vec::new();
-        }
-        answer.await.unwrap_or_default()
+            .unwrap_or_default()
     }
 
     pub async fn participants(&self) -> Vec<coderoom_protocol::Participant> {
-        let (reply, answer) = oneshot::channel();
-        if self
-            .commands
-            .send(HubCommand::Participants { reply })
+        ask(&self.commands, |reply| HubCommand::Participants { reply })
             .await
-            .is_err()
-        {
-            return Vec::new();
-        }
-        answer.await.unwrap_or_default()
+            .unwrap_or_default()
     }
 
     /// The next thing to tell the instructor.
@@ -543,12 +546,7 @@ async fn hub_actor(
                 continue;
             }
             HubCommand::Docs { reply } => {
-                let docs = core
-                    .doc_ids()
-                    .into_iter()
-                    .filter_map(|id| core.doc(id).map(|d| (id, files::read_all(d))))
-                    .collect();
-                let _ = reply.send(docs);
+                let _ = reply.send(all_files(core.doc_ids(), |id| core.doc(id)));
                 continue;
             }
             HubCommand::Participants { reply } => {
@@ -767,25 +765,15 @@ impl Peer {
     }
 
     pub async fn files(&self, doc: DocId) -> Option<BTreeMap<String, String>> {
-        let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(PeerCommand::Files { doc, reply })
+        ask(&self.commands, |reply| PeerCommand::Files { doc, reply })
             .await
-            .ok()?;
-        answer.await.ok().flatten()
+            .flatten()
     }
 
     pub async fn documents(&self) -> Vec<(DocId, BTreeMap<String, String>)> {
-        let (reply, answer) = oneshot::channel();
-        if self
-            .commands
-            .send(PeerCommand::Docs { reply })
+        ask(&self.commands, |reply| PeerCommand::Docs { reply })
             .await
-            .is_err()
-        {
-            return Vec::new();
-        }
-        answer.await.unwrap_or_default()
+            .unwrap_or_default()
     }
 
     pub async fn next_report(&self) -> Option<PeerReport> {
@@ -852,12 +840,7 @@ fn offline_command(core: &mut PeerCore, command: PeerCommand) -> Vec<PeerAction>
             Vec::new()
         }
         PeerCommand::Docs { reply } => {
-            let docs = core
-                .doc_ids()
-                .into_iter()
-                .filter_map(|id| core.doc(id).map(|d| (id, files::read_all(d))))
-                .collect();
-            let _ = reply.send(docs);
+            let _ = reply.send(all_files(core.doc_ids(), |id| core.doc(id)));
             Vec::new()
         }
         PeerCommand::Send(message) => vec![PeerAction::Send(message)],

@@ -387,13 +387,9 @@ async fn bad_frames_close_only_their_sender() {
     hub.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wrong_tickets_are_refused_with_a_reason() {
-    let (hub, _) = host().await;
-    let mut wrong = hub.ticket();
-    wrong.secret = JoinSecret([7; 32]);
-    let peer = join(&wrong, "Eve").await;
-    let reason = tokio::time::timeout(Duration::from_secs(10), async {
+/// The reason the hub gives when it turns `peer` away.
+async fn refusal_of(peer: &Peer) -> String {
+    tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             if let Some(PeerReport::Disconnected(reason)) = peer.next_report().await {
                 return reason;
@@ -401,7 +397,16 @@ async fn wrong_tickets_are_refused_with_a_reason() {
         }
     })
     .await
-    .expect("refused");
+    .expect("refused")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_tickets_are_refused_with_a_reason() {
+    let (hub, _) = host().await;
+    let mut wrong = hub.ticket();
+    wrong.secret = JoinSecret([7; 32]);
+    let peer = join(&wrong, "Eve").await;
+    let reason = refusal_of(&peer).await;
     assert!(reason.contains("secret does not match"), "{reason}");
     assert!(
         eventually(5, || async { peer.is_finished() }).await,
@@ -411,15 +416,7 @@ async fn wrong_tickets_are_refused_with_a_reason() {
     let mut other_room = hub.ticket();
     other_room.room = RoomId([9; 16]);
     let peer = join(&other_room, "Eve").await;
-    let reason = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            if let Some(PeerReport::Disconnected(reason)) = peer.next_report().await {
-                return reason;
-            }
-        }
-    })
-    .await
-    .expect("refused");
+    let reason = refusal_of(&peer).await;
     assert!(reason.contains("another room"), "{reason}");
     hub.shutdown().await;
 }

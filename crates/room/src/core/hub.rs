@@ -396,16 +396,7 @@ impl HubCore {
         colour: String,
         out: &mut Vec<HubAction>,
     ) {
-        let refuse = |reason: Refusal, out: &mut Vec<HubAction>| {
-            out.push(HubAction::Send {
-                conn,
-                message: Message::Refused(reason.clone()),
-            });
-            out.push(HubAction::Close {
-                conn,
-                reason: reason.to_string(),
-            });
-        };
+        let refuse = |reason: Refusal, out: &mut Vec<HubAction>| refuse(conn, reason, out);
         if protocol_version != PROTOCOL_VERSION {
             return refuse(
                 Refusal::VersionMismatch {
@@ -759,17 +750,20 @@ impl HubCore {
             .map(|(id, _)| *id)
             .collect();
         for conn in conns {
-            out.push(HubAction::Send {
-                conn,
-                message: Message::Refused(reason.clone()),
-            });
-            out.push(HubAction::Close {
-                conn,
-                reason: reason.to_string(),
-            });
+            refuse(conn, reason.clone(), out);
             self.connections.remove(&conn);
         }
     }
+}
+
+/// Tells a connection why it is turned away, then closes it.
+fn refuse(conn: ConnId, reason: Refusal, out: &mut Vec<HubAction>) {
+    let why = reason.to_string();
+    out.push(HubAction::Send {
+        conn,
+        message: Message::Refused(reason),
+    });
+    out.push(HubAction::Close { conn, reason: why });
 }
 
 fn message_kind(message: &Message) -> &'static str {
