@@ -92,11 +92,24 @@ impl RunningApp {
             "tauri:options".into(),
             serde_json::json!({ "application": binary }),
         );
-        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(capabilities)
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await
-            .context("WebDriver could not open a session on the app")?;
+        // tauri-driver listens before its WebKitWebDriver does; on a busy machine the first
+        // session request can find the native driver not yet up, so try a few times.
+        let mut attempt = 0;
+        let client = loop {
+            attempt += 1;
+            let session =
+                ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                    .capabilities(capabilities.clone())
+                    .connect(&format!("http://127.0.0.1:{port}"))
+                    .await;
+            match session {
+                Ok(client) => break client,
+                Err(_) if attempt < 5 => tokio::time::sleep(Duration::from_millis(500)).await,
+                Err(error) => {
+                    return Err(error).context("WebDriver could not open a session on the app")
+                }
+            }
+        };
         Ok(Self {
             client,
             driver: app.0.take().context("driver guard emptied twice")?,
