@@ -20,6 +20,8 @@ pub struct HostArgs {
     #[arg(long, default_value = "0.0.0.0:0")]
     bind: SocketAddr,
     /// Ask the instructor (this terminal) to approve each newcomer: type `approve NAME`.
+    /// Other commands on stdin: deny, remove, lock, unlock, pen NAME|off, observer NAME,
+    /// learner NAME, lecture on|off, who.
     #[arg(long)]
     approve: bool,
     /// Files to put on the board at the start.
@@ -203,6 +205,18 @@ pub fn host(args: HostArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         };
+        let commands = async {
+            use tokio::io::AsyncBufReadExt;
+            let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                match instructor_command(&hub, line.trim()).await {
+                    Ok(done) => say!("ok: {done}"),
+                    Err(problem) => say!("? {problem}"),
+                }
+            }
+            // Stdin closed (a script, a service): keep hosting.
+            std::future::pending::<()>().await
+        };
         let participants = async {
             let mut last = Vec::new();
             loop {
@@ -225,6 +239,7 @@ pub fn host(args: HostArgs) -> anyhow::Result<ExitCode> {
             _ = stop_signal(args.run_for) => {}
             _ = reports => {}
             _ = participants => {}
+            _ = commands => {}
         }
         if let Some(dir) = &args.dump {
             dump(dir, &hub.documents().await)?;
@@ -232,6 +247,57 @@ pub fn host(args: HostArgs) -> anyhow::Result<ExitCode> {
         hub.shutdown().await;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// One line typed by the instructor at the `host` terminal.
+async fn instructor_command(hub: &Hub, line: &str) -> Result<String, String> {
+    let (verb, rest) = line.split_once(' ').unwrap_or((line, ""));
+    let rest = rest.trim();
+    let find = |who: &str| {
+        let who = who.to_lowercase();
+        async move {
+            let everyone = hub.participants().await;
+            let matching: Vec<_> = everyone
+                .into_iter()
+                .filter(|p| p.name.to_lowercase() == who || p.id.to_string().starts_with(&who))
+                .collect();
+            match matching.as_slice() {
+                [one] => Ok(one.clone()),
+                [] => Err(format!("nobody called {who:?} (type `who`)")),
+                _ => Err(format!(
+                    "{} people match {who:?}: use the id `who` shows",
+                    matching.len()
+                )),
+            }
+        }
+    };
+    let control = match (verb, rest) {
+        ("who", _) => {
+            let list: Vec<String> = hub
+                .participants()
+                .await
+                .into_iter()
+                .map(|p| format!("{} {} {:?}{}", p.id, p.name, p.role, if p.online { "" } else { " (offline)" }))
+                .collect();
+            return Ok(if list.is_empty() { "nobody yet".into() } else { list.join("; ") });
+        }
+        ("approve", who) => Control::Approve(find(who).await?.id),
+        ("deny", who) => Control::Deny(find(who).await?.id),
+        ("remove", who) => Control::Remove(find(who).await?.id),
+        ("observer", who) => Control::SetRole(find(who).await?.id, coderoom_protocol::Role::Observer),
+        ("learner", who) => Control::SetRole(find(who).await?.id, coderoom_protocol::Role::Learner),
+        ("lock", _) => Control::Lock(true),
+        ("unlock", _) => Control::Lock(false),
+        ("pen", "off") => Control::GivePen(None),
+        ("pen", who) => Control::GivePen(Some(find(who).await?.id)),
+        ("lecture", "on") => Control::Follow { leader: Some(hub.settings().instructor), binding: true },
+        ("lecture", "off") => Control::Follow { leader: None, binding: false },
+        ("", _) => return Err("type a command: who, approve, deny, remove, lock, unlock, pen, observer, learner, lecture".into()),
+        (other, _) => return Err(format!("unknown command {other:?}")),
+    };
+    let done = format!("{control:?}");
+    hub.control(control).await;
+    Ok(done)
 }
 
 pub fn nearby(args: NearbyArgs) -> anyhow::Result<ExitCode> {
@@ -282,6 +348,7 @@ pub fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
             None => None,
         };
         let mut refused = None;
+        let mut last_disconnect: Option<String> = None;
         let session = async {
             // Typing starts once joined; reports are printed as they come.
             let mut typing: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>> = None;
@@ -289,7 +356,11 @@ pub fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
             loop {
                 tokio::select! {
                     report = peer.next_report() => match report {
-                        None => return,
+                        // The peer stopped for good: the hub refused it (the last reason says why).
+                        None => {
+                            refused = last_disconnect.take().or(Some("the room is gone".into()));
+                            return;
+                        }
                         Some(PeerReport::Joined { role, title }) => {
                             say!("joined: {title} as {role:?} ({})", peer.id());
                             if let (Some((name, text)), None) = (&to_type, &typing) {
@@ -298,10 +369,7 @@ pub fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
                         }
                         Some(PeerReport::Disconnected(reason)) => {
                             say!("disconnected: {reason}");
-                            if peer.is_finished() {
-                                refused = Some(reason);
-                                return;
-                            }
+                            last_disconnect = Some(reason);
                         }
                         Some(PeerReport::Waiting) => say!("waiting for the instructor to let you in"),
                         Some(PeerReport::Changed(doc)) => say!("changed: {}", doc_dir(doc)),

@@ -113,3 +113,69 @@ fn bad_tickets_are_clear_errors() {
         .expect("join");
     assert!(String::from_utf8_lossy(&output.stderr).contains("starts with"));
 }
+
+#[test]
+fn the_instructor_approves_and_removes_from_the_host_terminal() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("dir");
+    let path = |name: &str| dir.path().join(name);
+    let mut host = cli()
+        .args(["host", "--bind", "127.0.0.1:0", "--for", "15", "--approve"])
+        .env("CODEROOM_DATA_DIR", path("hub-data"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("host");
+    let mut commands = host.stdin.take().expect("stdin");
+    let mut lines = BufReader::new(host.stdout.take().expect("stdout")).lines();
+    let ticket = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| line.strip_prefix("ticket: ").map(str::to_owned))
+        .expect("a ticket line");
+    let (seen_tx, seen) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let _ = seen_tx.send(line);
+        }
+    });
+    let wait_for = |wanted: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if let Ok(line) = seen.recv_timeout(std::time::Duration::from_millis(200)) {
+                if line.contains(wanted) {
+                    return line;
+                }
+            }
+        }
+        panic!("the host never printed {wanted:?}");
+    };
+    let learner = cli()
+        .args([
+            "join",
+            &ticket,
+            "--name",
+            "Ada",
+            "--bind",
+            "127.0.0.1:0",
+            "--for",
+            "8",
+        ])
+        .env("CODEROOM_DATA_DIR", path("ada-data"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("join");
+    wait_for("waiting: Ada");
+    writeln!(commands, "approve ada").expect("type");
+    wait_for("online: 1 [Ada]");
+    writeln!(commands, "remove Ada").expect("type");
+    wait_for("online: 0");
+    let output = learner.wait_with_output().expect("learner exits");
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(printed.contains("waiting for the instructor"), "{printed}");
+    assert!(printed.contains("joined:"), "{printed}");
+    assert!(printed.contains("removed you"), "{printed}");
+    assert_eq!(output.status.code(), Some(1));
+    let _ = host.kill();
+    let _ = host.wait();
+}
