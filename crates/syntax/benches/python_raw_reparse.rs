@@ -10,10 +10,10 @@ fn main() {
     let mut parser = tree_sitter::Parser::new();
     parser
         .set_language(&tree_sitter_python::LANGUAGE.into())
-        .unwrap();
-    let mut tree = parser.parse(&text, None).unwrap();
+        .expect("the Python grammar loads");
+    let mut tree = parser.parse(&text, None).expect("parse");
     let at = text.len() / 2;
-    let at = at + text[at..].find("total =").unwrap() + 5;
+    let at = at + text[at..].find("total =").expect("a total line") + 5;
     let mut times = Vec::new();
     for round in 0..400 {
         let started = Instant::now();
@@ -38,7 +38,7 @@ fn main() {
             new_end_position: tree_sitter::Point::new(p0.row, p0.column + new_end - at),
         });
         let t = Instant::now();
-        tree = parser.parse(&text, Some(&tree)).unwrap();
+        tree = parser.parse(&text, Some(&tree)).expect("reparse");
         times.push((t.elapsed(), started.elapsed()));
     }
     times.sort();
