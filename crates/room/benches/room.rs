@@ -25,6 +25,8 @@ use yrs::{Doc, ReadTxn, StateVector, Transact};
 
 const LOCAL: &str = "127.0.0.1:0";
 const TYPING_SECONDS: u64 = 5;
+/// Alternating rounds of the bare and the Coderoom typing runs per room size.
+const ROUNDS: usize = 3;
 
 fn key() -> SecretKey {
     let mut bytes = [0u8; 32];
@@ -551,12 +553,26 @@ fn main() {
         .expect("runtime");
     runtime.block_on(async {
         println!("keystroke latency, sender edit -> every other peer's replica (ms)");
+        println!("(median over {ROUNDS} alternating rounds of each; this machine's figures drift run to run)");
         println!("{:>8} {:>12} {:>12} {:>12} {:>12} {:>10} {:>10}", "peers", "coderoom p50", "coderoom p99", "bare p50", "bare p99", "p50 ratio", "p99 ratio");
         for peers in [1usize, 10, 30, 60] {
-            let bare = bare_typing(peers.max(2)).await;
-            let room = coderoom_typing(peers.max(2)).await;
-            let (r50, r99, b50, b99) = (percentile(&room, 0.5), percentile(&room, 0.99), percentile(&bare, 0.5), percentile(&bare, 0.99));
-            println!("{peers:>8} {r50:>12.2} {r99:>12.2} {b50:>12.2} {b99:>12.2} {:>10.2} {:>10.2}   ({} / {} samples)", r50 / b50, r99 / b99, room.len(), bare.len());
+            let (mut room, mut bare) = (Vec::new(), Vec::new());
+            for _ in 0..ROUNDS {
+                let samples = bare_typing(peers.max(2)).await;
+                bare.push((percentile(&samples, 0.5), percentile(&samples, 0.99)));
+                let samples = coderoom_typing(peers.max(2)).await;
+                room.push((percentile(&samples, 0.5), percentile(&samples, 0.99)));
+            }
+            let median = |values: Vec<f64>| percentile(&values, 0.5);
+            let (r50, r99) = (median(room.iter().map(|r| r.0).collect()), median(room.iter().map(|r| r.1).collect()));
+            let (b50, b99) = (median(bare.iter().map(|b| b.0).collect()), median(bare.iter().map(|b| b.1).collect()));
+            let ratios: Vec<String> = room.iter().zip(&bare).map(|(r, b)| format!("{:.2}", r.1 / b.1)).collect();
+            println!(
+                "{peers:>8} {r50:>12.2} {r99:>12.2} {b50:>12.2} {b99:>12.2} {:>10.2} {:>10.2}   (p99 ratio per round: {})",
+                r50 / b50,
+                r99 / b99,
+                ratios.join(", ")
+            );
         }
 
         println!();

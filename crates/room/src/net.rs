@@ -284,36 +284,6 @@ impl Outbox {
     }
 }
 
-enum HubCommand {
-    Connected {
-        peer: PeerId,
-        outbox: Arc<Outbox>,
-        reply: oneshot::Sender<ConnId>,
-    },
-    Frame {
-        conn: ConnId,
-        message: Message,
-    },
-    Closed {
-        conn: ConnId,
-    },
-    Instructor(Control),
-    Edit {
-        doc: DocId,
-        edit: Box<dyn FnOnce(&Doc) + Send>,
-    },
-    Files {
-        doc: DocId,
-        reply: oneshot::Sender<Option<BTreeMap<String, String>>>,
-    },
-    Docs {
-        reply: oneshot::Sender<Vec<(DocId, BTreeMap<String, String>)>>,
-    },
-    Participants {
-        reply: oneshot::Sender<Vec<coderoom_protocol::Participant>>,
-    },
-}
-
 /// Called with each update the hub accepts, before it is relayed (history hooks in here).
 pub type PersistFn = Box<dyn FnMut(DocId, PeerId, &[u8]) + Send>;
 
@@ -325,9 +295,100 @@ pub enum HubReport {
     PeerDropped { peer: PeerId, reason: String },
 }
 
-#[derive(Debug, Clone)]
+/// The hub's state, shared by its connections: each one hands its frames to the core under a
+/// short lock and queues the resulting sends itself, so a keystroke crosses no extra task.
+struct HubState {
+    core: HubCore,
+    outboxes: BTreeMap<ConnId, (PeerId, Arc<Outbox>)>,
+    persist: Option<PersistFn>,
+    reports: mpsc::UnboundedSender<HubReport>,
+    started: Instant,
+    next_conn: ConnId,
+}
+
+type SharedHub = Arc<std::sync::Mutex<HubState>>;
+
+impl HubState {
+    fn now(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn handle(&mut self, event: HubEvent) {
+        let now = self.now();
+        let actions = self.core.handle(now, event);
+        self.carry_out(actions);
+    }
+
+    fn carry_out(&mut self, actions: Vec<HubAction>) {
+        // A relay is the same message to many connections in a row: encode it once.
+        let mut last_frame: Option<(Message, Arc<[u8]>)> = None;
+        for action in actions {
+            match action {
+                HubAction::Send { conn, message } => {
+                    let frame = match &last_frame {
+                        Some((last, frame)) if *last == message => Some(Arc::clone(frame)),
+                        _ => encode(&message).ok().map(|bytes| {
+                            let frame: Arc<[u8]> = bytes.into();
+                            last_frame = Some((message.clone(), Arc::clone(&frame)));
+                            frame
+                        }),
+                    };
+                    if let Some((peer, outbox)) = self.outboxes.get(&conn) {
+                        if !outbox.push(message, frame) {
+                            let reason =
+                                "fell too far behind; it will resync when it reconnects".to_owned();
+                            let _ = self.reports.send(HubReport::PeerDropped {
+                                peer: *peer,
+                                reason: reason.clone(),
+                            });
+                            outbox.close(reason);
+                        }
+                    }
+                }
+                HubAction::Close { conn, reason } => {
+                    if let Some((peer, outbox)) = self.outboxes.get(&conn) {
+                        let _ = self.reports.send(HubReport::PeerDropped {
+                            peer: *peer,
+                            reason: reason.clone(),
+                        });
+                        outbox.close(reason);
+                    }
+                }
+                HubAction::Persist {
+                    doc,
+                    author,
+                    update,
+                } => {
+                    if let Some(persist) = self.persist.as_mut() {
+                        persist(doc, author, &update);
+                    }
+                }
+                HubAction::Changed(doc) => {
+                    let _ = self.reports.send(HubReport::Changed(doc));
+                }
+                HubAction::JoinRequest(participant) => {
+                    let _ = self.reports.send(HubReport::JoinRequest(participant));
+                }
+            }
+        }
+    }
+}
+
+fn lock(shared: &SharedHub) -> std::sync::MutexGuard<'_, HubState> {
+    shared
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[derive(Clone)]
 struct HubProtocol {
-    commands: mpsc::Sender<HubCommand>,
+    shared: SharedHub,
+}
+
+impl std::fmt::Debug for HubProtocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HubProtocol")
+    }
 }
 
 impl ProtocolHandler for HubProtocol {
@@ -335,33 +396,18 @@ impl ProtocolHandler for HubProtocol {
         let peer = peer_id(connection.remote_id());
         let (mut send, mut recv) = connection.accept_bi().await?;
         let outbox = Outbox::new();
-        let (reply, conn) = oneshot::channel();
-        if self
-            .commands
-            .send(HubCommand::Connected {
-                peer,
-                outbox: Arc::clone(&outbox),
-                reply,
-            })
-            .await
-            .is_err()
-        {
-            return Ok(());
-        }
-        let Ok(conn) = conn.await else { return Ok(()) };
-        let commands = self.commands.clone();
+        let conn = {
+            let mut hub = lock(&self.shared);
+            hub.next_conn += 1;
+            let conn = hub.next_conn;
+            hub.outboxes.insert(conn, (peer, Arc::clone(&outbox)));
+            hub.handle(HubEvent::Connected { conn, peer });
+            conn
+        };
         let reader = async {
             loop {
                 match read_frame(&mut recv).await {
-                    Ok(message) => {
-                        if commands
-                            .send(HubCommand::Frame { conn, message })
-                            .await
-                            .is_err()
-                        {
-                            return "the hub stopped".to_owned();
-                        }
-                    }
+                    Ok(message) => lock(&self.shared).handle(HubEvent::Frame { conn, message }),
                     Err(error) => return error.to_string(),
                 }
             }
@@ -373,7 +419,11 @@ impl ProtocolHandler for HubProtocol {
                 Err(error) => error.to_string(),
             },
         };
-        let _ = self.commands.send(HubCommand::Closed { conn }).await;
+        {
+            let mut hub = lock(&self.shared);
+            hub.outboxes.remove(&conn);
+            hub.handle(HubEvent::Closed { conn });
+        }
         // Let what was queued (a refusal, say) reach the peer before closing.
         let _ = send.finish();
         let _ = tokio::time::timeout(Duration::from_millis(500), send.stopped()).await;
@@ -382,10 +432,10 @@ impl ProtocolHandler for HubProtocol {
     }
 }
 
-/// A hosted room: the hub's endpoint, its accept loop and the actor owning the core.
+/// A hosted room: the hub's endpoint, its accept loop and the state its connections share.
 pub struct Hub {
     router: Router,
-    commands: mpsc::Sender<HubCommand>,
+    shared: SharedHub,
     settings: RoomSettings,
     reports: Mutex<mpsc::UnboundedReceiver<HubReport>>,
 }
@@ -419,20 +469,26 @@ impl Hub {
 
     fn start_on(endpoint: Endpoint, core: HubCore, persist: Option<PersistFn>) -> Self {
         let settings = core.settings().clone();
-        let (commands, receiver) = mpsc::channel(1024);
         let (report_tx, reports) = mpsc::unbounded_channel();
-        tokio::spawn(hub_actor(core, receiver, persist, report_tx));
+        let shared = Arc::new(std::sync::Mutex::new(HubState {
+            core,
+            outboxes: BTreeMap::new(),
+            persist,
+            reports: report_tx,
+            started: Instant::now(),
+            next_conn: 0,
+        }));
         let router = Router::builder(endpoint)
             .accept(
                 ALPN,
                 HubProtocol {
-                    commands: commands.clone(),
+                    shared: Arc::clone(&shared),
                 },
             )
             .spawn();
         Self {
             router,
-            commands,
+            shared,
             settings,
             reports: Mutex::new(reports),
         }
@@ -467,37 +523,28 @@ impl Hub {
     }
 
     pub async fn control(&self, control: Control) {
-        let _ = self.commands.send(HubCommand::Instructor(control)).await;
+        lock(&self.shared).handle(HubEvent::Instructor(control));
     }
 
     /// The instructor edits a document (usually the board).
     pub async fn edit(&self, doc: DocId, edit: impl FnOnce(&Doc) + Send + 'static) {
-        let _ = self
-            .commands
-            .send(HubCommand::Edit {
-                doc,
-                edit: Box::new(edit),
-            })
-            .await;
+        let mut hub = lock(&self.shared);
+        let actions = hub.core.edit(doc, edit);
+        hub.carry_out(actions);
     }
 
     pub async fn files(&self, doc: DocId) -> Option<BTreeMap<String, String>> {
-        ask(&self.commands, |reply| HubCommand::Files { doc, reply })
-            .await
-            .flatten()
+        lock(&self.shared).core.doc(doc).map(files::read_all)
     }
 
     /// Every document with its files.
     pub async fn documents(&self) -> Vec<(DocId, BTreeMap<String, String>)> {
-        ask(&self.commands, |reply| HubCommand::Docs { reply })
-            .await
-            .unwrap_or_default()
+        let hub = lock(&self.shared);
+        all_files(hub.core.doc_ids(), |id| hub.core.doc(id))
     }
 
     pub async fn participants(&self) -> Vec<coderoom_protocol::Participant> {
-        ask(&self.commands, |reply| HubCommand::Participants { reply })
-            .await
-            .unwrap_or_default()
+        lock(&self.shared).core.participants()
     }
 
     /// The next thing to tell the instructor.
@@ -507,107 +554,6 @@ impl Hub {
 
     pub async fn shutdown(self) {
         let _ = self.router.shutdown().await;
-    }
-}
-
-async fn hub_actor(
-    mut core: HubCore,
-    mut commands: mpsc::Receiver<HubCommand>,
-    mut persist: Option<PersistFn>,
-    reports: mpsc::UnboundedSender<HubReport>,
-) {
-    let started = Instant::now();
-    let mut outboxes: BTreeMap<ConnId, (PeerId, Arc<Outbox>)> = BTreeMap::new();
-    let next_conn = AtomicU64::new(1);
-    while let Some(command) = commands.recv().await {
-        let now = started.elapsed().as_millis() as u64;
-        let actions = match command {
-            HubCommand::Connected {
-                peer,
-                outbox,
-                reply,
-            } => {
-                let conn = next_conn.fetch_add(1, Ordering::Relaxed);
-                outboxes.insert(conn, (peer, outbox));
-                let _ = reply.send(conn);
-                core.handle(now, HubEvent::Connected { conn, peer })
-            }
-            HubCommand::Frame { conn, message } => {
-                core.handle(now, HubEvent::Frame { conn, message })
-            }
-            HubCommand::Closed { conn } => {
-                outboxes.remove(&conn);
-                core.handle(now, HubEvent::Closed { conn })
-            }
-            HubCommand::Instructor(control) => core.handle(now, HubEvent::Instructor(control)),
-            HubCommand::Edit { doc, edit } => core.edit(doc, edit),
-            HubCommand::Files { doc, reply } => {
-                let _ = reply.send(core.doc(doc).map(files::read_all));
-                continue;
-            }
-            HubCommand::Docs { reply } => {
-                let _ = reply.send(all_files(core.doc_ids(), |id| core.doc(id)));
-                continue;
-            }
-            HubCommand::Participants { reply } => {
-                let _ = reply.send(core.participants());
-                continue;
-            }
-        };
-        // A relay is the same message to many connections in a row: encode it once.
-        let mut last_frame: Option<(Message, Arc<[u8]>)> = None;
-        for action in actions {
-            match action {
-                HubAction::Send { conn, message } => {
-                    let frame = match &last_frame {
-                        Some((last, frame)) if *last == message => Some(Arc::clone(frame)),
-                        _ => match encode(&message) {
-                            Ok(bytes) => {
-                                let frame: Arc<[u8]> = bytes.into();
-                                last_frame = Some((message.clone(), Arc::clone(&frame)));
-                                Some(frame)
-                            }
-                            Err(_) => None,
-                        },
-                    };
-                    if let Some((peer, outbox)) = outboxes.get(&conn) {
-                        if !outbox.push(message, frame) {
-                            let reason =
-                                "fell too far behind; it will resync when it reconnects".to_owned();
-                            let _ = reports.send(HubReport::PeerDropped {
-                                peer: *peer,
-                                reason: reason.clone(),
-                            });
-                            outbox.close(reason);
-                        }
-                    }
-                }
-                HubAction::Close { conn, reason } => {
-                    if let Some((peer, outbox)) = outboxes.get(&conn) {
-                        let _ = reports.send(HubReport::PeerDropped {
-                            peer: *peer,
-                            reason: reason.clone(),
-                        });
-                        outbox.close(reason);
-                    }
-                }
-                HubAction::Persist {
-                    doc,
-                    author,
-                    update,
-                } => {
-                    if let Some(persist) = persist.as_mut() {
-                        persist(doc, author, &update);
-                    }
-                }
-                HubAction::Changed(doc) => {
-                    let _ = reports.send(HubReport::Changed(doc));
-                }
-                HubAction::JoinRequest(participant) => {
-                    let _ = reports.send(HubReport::JoinRequest(participant));
-                }
-            }
-        }
     }
 }
 
