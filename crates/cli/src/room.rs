@@ -371,6 +371,10 @@ pub fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
                             say!("disconnected: {reason}");
                             last_disconnect = Some(reason);
                         }
+                        Some(PeerReport::Refused(reason)) => {
+                            refused = Some(reason);
+                            return;
+                        }
                         Some(PeerReport::Waiting) => say!("waiting for the instructor to let you in"),
                         Some(PeerReport::Changed(doc)) => say!("changed: {}", doc_dir(doc)),
                         Some(PeerReport::EditRefused { doc, reason }) => say!("refused: {}: {reason}", doc_dir(doc)),

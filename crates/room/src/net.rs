@@ -18,7 +18,7 @@ use iroh::endpoint::{presets, Connection, PortmapperConfig, RecvStream, SendStre
 use iroh::protocol::{AcceptError, ProtocolHandler, Router};
 use iroh::{Endpoint, EndpointAddr, RelayMode, SecretKey};
 use iroh_mdns_address_lookup::{DiscoveryEvent, MdnsAddressLookup};
-use tokio::sync::{mpsc, oneshot, Mutex, Notify};
+use tokio::sync::{mpsc, Mutex, Notify};
 use yrs::Doc;
 
 use crate::core::hub::ConnId;
@@ -177,14 +177,6 @@ pub fn peer_id(endpoint_id: iroh::EndpointId) -> PeerId {
     PeerId(*endpoint_id.as_bytes())
 }
 
-async fn write_frames(send: &mut SendStream, messages: &[Message]) -> Result<(), RoomError> {
-    let mut batch = Vec::new();
-    for message in messages {
-        batch.extend_from_slice(&encode(message)?);
-    }
-    send.write_all(&batch).await.map_err(network)
-}
-
 async fn write_queued(
     send: &mut SendStream,
     queued: &[crate::queue::Queued],
@@ -207,16 +199,6 @@ async fn read_frame(recv: &mut RecvStream) -> Result<Message, RoomError> {
     let mut payload = vec![0u8; length];
     recv.read_exact(&mut payload).await.map_err(network)?;
     Ok(decode(&payload)?)
-}
-
-/// Asks an actor something and waits for the answer (`None` once the actor has stopped).
-async fn ask<C, T>(
-    commands: &mpsc::Sender<C>,
-    command: impl FnOnce(oneshot::Sender<T>) -> C,
-) -> Option<T> {
-    let (reply, answer) = oneshot::channel();
-    commands.send(command(reply)).await.ok()?;
-    answer.await.ok()
 }
 
 /// Every document's files, for `documents()` on either side.
@@ -575,30 +557,72 @@ pub enum PeerReport {
     Pen(Option<PeerId>),
     /// Others' presence changed (`None`: that client left).
     Presence(Vec<crate::presence::PresenceChange>),
+    /// The hub turned this peer away for good (it no longer reconnects).
+    Refused(String),
     Follow {
         leader: Option<PeerId>,
         binding: bool,
     },
 }
 
-enum PeerCommand {
-    Edit {
-        doc: DocId,
-        edit: Box<dyn FnOnce(&Doc) + Send>,
-    },
-    Files {
-        doc: DocId,
-        reply: oneshot::Sender<Option<BTreeMap<String, String>>>,
-    },
-    Docs {
-        reply: oneshot::Sender<Vec<(DocId, BTreeMap<String, String>)>>,
-    },
-    Send(Message),
+/// A peer's state, shared by its connection's reader, its edits and its reconnect loop, as the
+/// hub's is: an arriving update is applied where it is read, an edit queued where it is made.
+struct PeerState {
+    core: PeerCore,
+    /// The live connection's outgoing queue, if connected.
+    outbox: Option<Arc<Outbox>>,
+    reports: mpsc::UnboundedSender<PeerReport>,
+    /// Whether the current connection got as far as joining.
+    joined: bool,
+}
+
+type SharedPeer = Arc<std::sync::Mutex<PeerState>>;
+
+fn lock_peer(shared: &SharedPeer) -> std::sync::MutexGuard<'_, PeerState> {
+    shared
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl PeerState {
+    fn carry_out(&mut self, actions: Vec<PeerAction>) {
+        for action in actions {
+            let report = match action {
+                PeerAction::Send(message) => {
+                    if let Some(outbox) = &self.outbox {
+                        if !outbox.push(message, None) {
+                            outbox.close("the hub stopped reading".into());
+                        }
+                    }
+                    continue;
+                }
+                PeerAction::Disconnect(reason) => {
+                    if let Some(outbox) = &self.outbox {
+                        outbox.close(reason);
+                    }
+                    continue;
+                }
+                PeerAction::Changed(doc) => PeerReport::Changed(doc),
+                PeerAction::Joined { role, title } => {
+                    self.joined = true;
+                    PeerReport::Joined { role, title }
+                }
+                PeerAction::WaitingForApproval => PeerReport::Waiting,
+                PeerAction::Refused(reason) => PeerReport::Disconnected(reason.to_string()),
+                PeerAction::EditRefused { doc, reason } => PeerReport::EditRefused { doc, reason },
+                PeerAction::Participants(list) => PeerReport::Participants(list),
+                PeerAction::Pen(holder) => PeerReport::Pen(holder),
+                PeerAction::Follow { leader, binding } => PeerReport::Follow { leader, binding },
+                PeerAction::Presence(changes) => PeerReport::Presence(changes),
+            };
+            let _ = self.reports.send(report);
+        }
+    }
 }
 
 /// A learner (or observer) in a room: reconnects with backoff until refused or stopped.
 pub struct Peer {
-    commands: mpsc::Sender<PeerCommand>,
+    shared: SharedPeer,
     presence_client: u64,
     presence_clock: AtomicU64,
     reports: Mutex<mpsc::UnboundedReceiver<PeerReport>>,
@@ -622,39 +646,7 @@ impl Peer {
         colour: String,
     ) -> Result<Self, RoomError> {
         let endpoint = endpoint(secret, bind).await?;
-        Self::join_on(endpoint, hub, room, credential, name, colour)
-    }
-
-    fn join_on(
-        endpoint: Endpoint,
-        hub: EndpointAddr,
-        room: coderoom_protocol::RoomId,
-        credential: Credential,
-        name: String,
-        colour: String,
-    ) -> Result<Self, RoomError> {
-        let me = peer_id(endpoint.id());
-        let core = PeerCore::new(
-            me,
-            room,
-            credential,
-            name,
-            colour,
-            rand::random::<u64>() >> 12,
-        );
-        let (commands, receiver) = mpsc::channel(1024);
-        let (report_tx, reports) = mpsc::unbounded_channel();
-        let task = tokio::spawn(peer_actor(endpoint.clone(), hub, core, receiver, report_tx));
-        Ok(Self {
-            commands,
-            // Awareness client ids are 53-bit in yjs.
-            presence_client: rand::random::<u64>() >> 11,
-            presence_clock: AtomicU64::new(1),
-            reports: Mutex::new(reports),
-            endpoint,
-            me,
-            task,
-        })
+        Ok(Self::join_on(endpoint, hub, room, credential, name, colour))
     }
 
     /// Joins a room found with [`nearby_rooms`], with the code the instructor reads out; the
@@ -669,14 +661,51 @@ impl Peer {
     ) -> Result<Self, RoomError> {
         let lookup = mdns(&secret, false)?;
         let endpoint = endpoint_with(secret, bind, Some((lookup, None))).await?;
-        Self::join_on(
+        Ok(Self::join_on(
             endpoint,
             EndpointAddr::new(room.hub),
             room.room,
             Credential::Code(code),
             name,
             colour,
-        )
+        ))
+    }
+
+    fn join_on(
+        endpoint: Endpoint,
+        hub: EndpointAddr,
+        room: coderoom_protocol::RoomId,
+        credential: Credential,
+        name: String,
+        colour: String,
+    ) -> Self {
+        let me = peer_id(endpoint.id());
+        let core = PeerCore::new(
+            me,
+            room,
+            credential,
+            name,
+            colour,
+            rand::random::<u64>() >> 12,
+        );
+        let (report_tx, reports) = mpsc::unbounded_channel();
+        let shared = Arc::new(std::sync::Mutex::new(PeerState {
+            core,
+            outbox: None,
+            reports: report_tx,
+            joined: false,
+        }));
+        let task = tokio::spawn(peer_loop(endpoint.clone(), hub, Arc::clone(&shared)));
+        Self {
+            shared,
+            // Awareness client ids are 53-bit in yjs.
+            presence_client: rand::random::<u64>() >> 11,
+            presence_clock: AtomicU64::new(1),
+            reports: Mutex::new(reports),
+            endpoint,
+            me,
+            task,
+        }
     }
 
     pub fn id(&self) -> PeerId {
@@ -689,13 +718,9 @@ impl Peer {
 
     /// Edits a local replica (online or offline); the change reaches the hub when connected.
     pub async fn edit(&self, doc: DocId, edit: impl FnOnce(&Doc) + Send + 'static) {
-        let _ = self
-            .commands
-            .send(PeerCommand::Edit {
-                doc,
-                edit: Box::new(edit),
-            })
-            .await;
+        let mut peer = lock_peer(&self.shared);
+        let actions = peer.core.edit(doc, edit);
+        peer.carry_out(actions);
     }
 
     /// Shares where this peer is (file, cursor, selection) with the room.
@@ -707,19 +732,16 @@ impl Peer {
 
     /// Sends a raw message (for tests of the hub's defences).
     pub async fn send(&self, message: Message) {
-        let _ = self.commands.send(PeerCommand::Send(message)).await;
+        lock_peer(&self.shared).carry_out(vec![PeerAction::Send(message)]);
     }
 
     pub async fn files(&self, doc: DocId) -> Option<BTreeMap<String, String>> {
-        ask(&self.commands, |reply| PeerCommand::Files { doc, reply })
-            .await
-            .flatten()
+        lock_peer(&self.shared).core.doc(doc).map(files::read_all)
     }
 
     pub async fn documents(&self) -> Vec<(DocId, BTreeMap<String, String>)> {
-        ask(&self.commands, |reply| PeerCommand::Docs { reply })
-            .await
-            .unwrap_or_default()
+        let peer = lock_peer(&self.shared);
+        all_files(peer.core.doc_ids(), |id| peer.core.doc(id))
     }
 
     pub async fn next_report(&self) -> Option<PeerReport> {
@@ -737,157 +759,85 @@ impl Peer {
     }
 }
 
-async fn peer_actor(
+enum Session {
+    Refused(Refusal),
+    Dropped(String),
+}
+
+async fn peer_loop(
     endpoint: Endpoint,
     hub: EndpointAddr,
-    mut core: PeerCore,
-    mut commands: mpsc::Receiver<PeerCommand>,
-    reports: mpsc::UnboundedSender<PeerReport>,
+    shared: SharedPeer,
 ) -> Result<(), RoomError> {
     let mut backoff = BACKOFF_START;
     loop {
-        let session = connect_once(&endpoint, &hub, &mut core, &mut commands, &reports).await;
-        let _ = core.handle(PeerEvent::Disconnected);
+        let session = connect_once(&endpoint, &hub, &shared).await;
+        let joined = {
+            let mut peer = lock_peer(&shared);
+            peer.outbox = None;
+            let actions = peer.core.handle(PeerEvent::Disconnected);
+            peer.carry_out(actions);
+            std::mem::take(&mut peer.joined)
+        };
+        let reports = lock_peer(&shared).reports.clone();
         match session {
-            Ok(Session::Refused(reason)) => return Err(RoomError::Refused(reason)),
-            Ok(Session::Stopped) => return Ok(()),
-            Ok(Session::Dropped { reason, was_joined }) => {
-                if was_joined {
-                    backoff = BACKOFF_START;
-                }
+            Ok(Session::Refused(reason)) => {
+                let _ = reports.send(PeerReport::Disconnected(reason.to_string()));
+                let _ = reports.send(PeerReport::Refused(reason.to_string()));
+                return Err(RoomError::Refused(reason));
+            }
+            Ok(Session::Dropped(reason)) => {
                 let _ = reports.send(PeerReport::Disconnected(reason));
             }
             Err(error) => {
                 let _ = reports.send(PeerReport::Disconnected(error.to_string()));
             }
         }
-        // Offline: keep taking local edits while waiting to reconnect.
+        if joined {
+            backoff = BACKOFF_START;
+        }
+        // Offline: edits go on in the replicas meanwhile.
         let jitter =
             Duration::from_millis(rand::random::<u64>() % (backoff.as_millis() as u64 / 2 + 1));
-        let deadline = tokio::time::Instant::now() + backoff + jitter;
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep_until(deadline) => break,
-                command = commands.recv() => match command {
-                    None => return Ok(()),
-                    Some(command) => { offline_command(&mut core, command); }
-                },
-            }
-        }
+        tokio::time::sleep(backoff + jitter).await;
         backoff = (backoff * 2).min(BACKOFF_MAX);
     }
-}
-
-fn offline_command(core: &mut PeerCore, command: PeerCommand) -> Vec<PeerAction> {
-    match command {
-        PeerCommand::Edit { doc, edit } => core.edit(doc, edit),
-        PeerCommand::Files { doc, reply } => {
-            let _ = reply.send(core.doc(doc).map(files::read_all));
-            Vec::new()
-        }
-        PeerCommand::Docs { reply } => {
-            let _ = reply.send(all_files(core.doc_ids(), |id| core.doc(id)));
-            Vec::new()
-        }
-        PeerCommand::Send(message) => vec![PeerAction::Send(message)],
-    }
-}
-
-enum Session {
-    Refused(Refusal),
-    Stopped,
-    Dropped { reason: String, was_joined: bool },
 }
 
 async fn connect_once(
     endpoint: &Endpoint,
     hub: &EndpointAddr,
-    core: &mut PeerCore,
-    commands: &mut mpsc::Receiver<PeerCommand>,
-    reports: &mpsc::UnboundedSender<PeerReport>,
+    shared: &SharedPeer,
 ) -> Result<Session, RoomError> {
     let connection = endpoint.connect(hub.clone(), ALPN).await.map_err(network)?;
     let (mut send, mut recv) = connection.open_bi().await.map_err(network)?;
-    let (frames_tx, mut frames) = mpsc::channel::<Result<Message, RoomError>>(256);
-    let reader = tokio::spawn(async move {
+    let outbox = Outbox::new();
+    {
+        let mut peer = lock_peer(shared);
+        peer.outbox = Some(Arc::clone(&outbox));
+        let actions = peer.core.handle(PeerEvent::Connected);
+        peer.carry_out(actions);
+    }
+    let reader = async {
         loop {
-            let frame = read_frame(&mut recv).await;
-            let failed = frame.is_err();
-            if frames_tx.send(frame).await.is_err() || failed {
-                return;
+            match read_frame(&mut recv).await {
+                Ok(Message::Refused(reason)) => return Session::Refused(reason),
+                Ok(message) => {
+                    let mut peer = lock_peer(shared);
+                    let actions = peer.core.handle(PeerEvent::Frame(message));
+                    peer.carry_out(actions);
+                }
+                Err(error) => return Session::Dropped(error.to_string()),
             }
-        }
-    });
-    let mut pending = core.handle(PeerEvent::Connected);
-    let mut was_joined = false;
-    let outcome = loop {
-        let mut outgoing = Vec::new();
-        let mut disconnect = None;
-        for action in pending.drain(..) {
-            match action {
-                PeerAction::Send(message) => outgoing.push(message),
-                PeerAction::Changed(doc) => {
-                    let _ = reports.send(PeerReport::Changed(doc));
-                }
-                PeerAction::Joined { role, title } => {
-                    was_joined = true;
-                    let _ = reports.send(PeerReport::Joined { role, title });
-                }
-                PeerAction::WaitingForApproval => {
-                    let _ = reports.send(PeerReport::Waiting);
-                }
-                PeerAction::Refused(reason) => {
-                    let _ = reports.send(PeerReport::Disconnected(reason.to_string()));
-                }
-                PeerAction::EditRefused { doc, reason } => {
-                    let _ = reports.send(PeerReport::EditRefused { doc, reason });
-                }
-                PeerAction::Disconnect(reason) => {
-                    disconnect = Some(reason);
-                    break;
-                }
-                PeerAction::Participants(list) => {
-                    let _ = reports.send(PeerReport::Participants(list));
-                }
-                PeerAction::Pen(holder) => {
-                    let _ = reports.send(PeerReport::Pen(holder));
-                }
-                PeerAction::Follow { leader, binding } => {
-                    let _ = reports.send(PeerReport::Follow { leader, binding });
-                }
-                PeerAction::Presence(changes) => {
-                    let _ = reports.send(PeerReport::Presence(changes));
-                }
-            }
-        }
-        if let Some(reason) = disconnect {
-            break Session::Dropped { reason, was_joined };
-        }
-        if !outgoing.is_empty() {
-            if let Err(error) = write_frames(&mut send, &outgoing).await {
-                break Session::Dropped {
-                    reason: error.to_string(),
-                    was_joined,
-                };
-            }
-        }
-        tokio::select! {
-            frame = frames.recv() => match frame {
-                Some(Ok(Message::Refused(reason))) => break Session::Refused(reason),
-                Some(Ok(message)) => pending = core.handle(PeerEvent::Frame(message)),
-                Some(Err(error)) => break Session::Dropped { reason: error.to_string(), was_joined },
-                None => break Session::Dropped { reason: "the hub closed the connection".into(), was_joined },
-            },
-            command = commands.recv() => match command {
-                None => break Session::Stopped,
-                Some(command) => pending = offline_command(core, command),
-            },
         }
     };
-    reader.abort();
-    if let Session::Refused(reason) = &outcome {
-        let _ = reports.send(PeerReport::Disconnected(reason.to_string()));
-    }
+    let session = tokio::select! {
+        session = reader => session,
+        written = outbox.run(&mut send) => Session::Dropped(match written {
+            Ok(reason) => reason.unwrap_or_else(|| "closed".into()),
+            Err(error) => error.to_string(),
+        }),
+    };
     connection.close(0u32.into(), b"bye");
-    Ok(outcome)
+    Ok(session)
 }
