@@ -480,8 +480,13 @@ async fn a_learner_that_stops_reading_does_not_stall_the_others() {
     joined(&good).await;
 
     // A learner whose app hangs: it joins properly, then never reads another byte.
-    let stalled = net::endpoint(key(), LOCAL.parse().expect("addr")).await.expect("endpoint");
-    let connection = stalled.connect(ticket.hub.clone(), ALPN).await.expect("connect");
+    let stalled = net::endpoint(key(), LOCAL.parse().expect("addr"))
+        .await
+        .expect("endpoint");
+    let connection = stalled
+        .connect(ticket.hub.clone(), ALPN)
+        .await
+        .expect("connect");
     let (mut send, _never_read) = connection.open_bi().await.expect("stream");
     let hello = Message::Hello {
         protocol_version: coderoom_protocol::PROTOCOL_VERSION,
@@ -490,8 +495,15 @@ async fn a_learner_that_stops_reading_does_not_stall_the_others() {
         name: "Stalled".into(),
         colour: "#999".into(),
     };
-    send.write_all(&coderoom_protocol::encode(&hello).expect("frame")).await.expect("hello");
-    assert!(eventually(5, || async { hub.participants().await.iter().filter(|p| p.online).count() == 2 }).await);
+    send.write_all(&coderoom_protocol::encode(&hello).expect("frame"))
+        .await
+        .expect("hello");
+    assert!(
+        eventually(5, || async {
+            hub.participants().await.iter().filter(|p| p.online).count() == 2
+        })
+        .await
+    );
 
     // The instructor types a lot (with bulky lines, so the stalled peer's flow control fills).
     let started = std::time::Instant::now();
@@ -499,8 +511,14 @@ async fn a_learner_that_stops_reading_does_not_stall_the_others() {
         let line = format!("{round:05} {}\n", "x".repeat(200));
         hub.edit(DocId::Board, move |doc| typed(doc, &line)).await;
     }
-    let caught_up = eventually(20, || async { good.files(DocId::Board).await == hub.files(DocId::Board).await }).await;
-    assert!(caught_up, "the good learner fell behind because of the stalled one");
+    let caught_up = eventually(20, || async {
+        good.files(DocId::Board).await == hub.files(DocId::Board).await
+    })
+    .await;
+    assert!(
+        caught_up,
+        "the good learner fell behind because of the stalled one"
+    );
     assert!(started.elapsed() < Duration::from_secs(20));
     drop(connection);
     good.leave().await;
