@@ -26,7 +26,7 @@ use yrs::{Doc, ReadTxn, StateVector, Transact};
 const LOCAL: &str = "127.0.0.1:0";
 const TYPING_SECONDS: u64 = 5;
 /// Alternating rounds of the bare and the Coderoom typing runs per room size.
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 
 fn key() -> SecretKey {
     let mut bytes = [0u8; 32];
