@@ -221,13 +221,7 @@ pub fn host(args: HostArgs) -> anyhow::Result<ExitCode> {
             let mut last = Vec::new();
             loop {
                 tokio::time::sleep(Duration::from_millis(500)).await;
-                let now: Vec<String> = hub
-                    .participants()
-                    .await
-                    .into_iter()
-                    .filter(|p| p.online)
-                    .map(|p| p.name)
-                    .collect();
+                let now = hub.online().await;
                 if now != last {
                     say!("online: {} [{}]", now.len(), now.join(", "));
                     let _ = std::io::stdout().flush();

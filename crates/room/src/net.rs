@@ -529,6 +529,16 @@ impl Hub {
         lock(&self.shared).core.participants()
     }
 
+    /// The names of everyone connected now, in the participants' order.
+    pub async fn online(&self) -> Vec<String> {
+        self.participants()
+            .await
+            .into_iter()
+            .filter(|p| p.online)
+            .map(|p| p.name)
+            .collect()
+    }
+
     /// The next thing to tell the instructor.
     pub async fn next_report(&self) -> Option<HubReport> {
         self.reports.lock().await.recv().await
