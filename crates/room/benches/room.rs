@@ -8,6 +8,11 @@
 //! shared document, so every keystroke goes through the hub to every other peer. In Coderoom the
 //! peers are made co-instructors for this, the role that may write the board together. A
 //! keystroke's latency runs from the sender's edit to its arrival in each other peer's replica.
+//!
+//! For typing, each hub (bare or Coderoom) runs in a process of its own, as it does in class on
+//! the instructor's laptop: this bench re-runs itself with `CODEROOM_BENCH_HUB=bare|room`. A
+//! round types the same schedule (the same random phases) through both, so their ratio compares
+//! like with like. `CODEROOM_BENCH_PEERS=30,60` limits the room sizes.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -25,7 +30,8 @@ use yrs::{Doc, ReadTxn, StateVector, Transact};
 
 const LOCAL: &str = "127.0.0.1:0";
 const TYPING_SECONDS: u64 = 5;
-/// Alternating rounds of the bare and the Coderoom typing runs per room size.
+/// Alternating rounds of the bare and the Coderoom typing runs per room size
+/// (`CODEROOM_BENCH_ROUNDS` overrides).
 const ROUNDS: usize = 5;
 
 fn key() -> SecretKey {
@@ -51,13 +57,12 @@ fn file_name(sender: usize) -> String {
     format!("f{sender}")
 }
 
-/// After an update arrives at `me`: count each sender's keystrokes in the replica and record the
-/// latency of each one newly there.
+/// After an update arrives at `me`: count each sender's keystrokes in the replica
+/// (`typed_by(sender)`, its file's length) and record the latency of each one newly there.
 /// `now` is when the replica reported the update applied (before reading it back).
 fn record_arrivals(
     now: Instant,
-    texts: &BTreeMap<String, String>,
-    peers: usize,
+    typed_by: impl Fn(usize) -> u32,
     me: usize,
     seen: &mut [u32],
     sent: &SendLog,
@@ -65,8 +70,8 @@ fn record_arrivals(
 ) {
     let log = sent.lock().expect("log");
     let mut out = latencies.lock().expect("latencies");
-    for sender in (0..peers).filter(|s| *s != me) {
-        let count = texts.get(&file_name(sender)).map_or(0, |t| t.len() as u32);
+    for sender in (0..seen.len()).filter(|s| *s != me) {
+        let count = typed_by(sender);
         while seen[sender] < count {
             if let Some(at) = log.get(&(sender, seen[sender])) {
                 out.push(now.duration_since(*at).as_secs_f64() * 1000.0);
@@ -76,14 +81,19 @@ fn record_arrivals(
     }
 }
 
-/// Each sender's typing schedule: 4 keys a second from a random phase.
-async fn type_keys<F, Fut>(sender: usize, sent: SendLog, mut press: F)
+/// Each sender's file length in a replica, read in place.
+fn typed_lengths(doc: &Doc, names: &[String]) -> Vec<u32> {
+    names.iter().map(|name| files::len(doc, name)).collect()
+}
+
+/// Each sender's typing schedule: 4 keys a second, starting `phase_ms` in.
+async fn type_keys<F, Fut>(sender: usize, phase_ms: u64, sent: SendLog, mut press: F)
 where
     F: FnMut(u32) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
     let period = Duration::from_millis(250);
-    tokio::time::sleep(Duration::from_millis(rand::random::<u64>() % 250)).await;
+    tokio::time::sleep(Duration::from_millis(phase_ms)).await;
     let keys = (TYPING_SECONDS * 4) as u32;
     let mut next = tokio::time::Instant::now();
     for number in 0..keys {
@@ -96,13 +106,102 @@ where
     }
 }
 
+// ------------------------------------------------------------------ hubs in their own process
+
+const BENCH_ROOM: RoomId = RoomId([1; 16]);
+const BENCH_SECRET: JoinSecret = JoinSecret([2; 32]);
+
+/// A hub running in a child process of this bench; killed when dropped.
+struct HubProcess {
+    child: tokio::process::Child,
+    addr: EndpointAddr,
+}
+
+impl HubProcess {
+    async fn start(kind: &str) -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(std::env::current_exe().expect("exe"))
+            .env("CODEROOM_BENCH_HUB", kind)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("hub process");
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let ticket: coderoom_protocol::Ticket = loop {
+            let line = lines
+                .next_line()
+                .await
+                .expect("hub output")
+                .expect("hub ticket");
+            if let Some(ticket) = line.strip_prefix("ticket: ") {
+                break ticket.parse().expect("ticket");
+            }
+        };
+        Self {
+            child,
+            addr: ticket.hub,
+        }
+    }
+
+    async fn stop(mut self) {
+        drop(self.child.stdin.take());
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+    }
+}
+
+/// The child's side: host a hub of `kind` until stdin closes. The Coderoom hub makes everyone
+/// who joins a co-instructor, so all may type into the board.
+fn serve_hub(kind: &str) {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let stdin_closed = tokio::spawn(async {
+            use tokio::io::AsyncReadExt;
+            let mut sink = Vec::new();
+            let _ = tokio::io::stdin().read_to_end(&mut sink).await;
+        });
+        if kind == "bare" {
+            let (router, addr) = start_bare(0).await;
+            let ticket = coderoom_protocol::Ticket {
+                hub: addr,
+                room: BENCH_ROOM,
+                secret: BENCH_SECRET,
+            };
+            println!("ticket: {ticket}");
+            let _ = stdin_closed.await;
+            router.shutdown().await.ok();
+        } else {
+            let hub = Arc::new(start_hub(0).await);
+            println!("ticket: {}", hub.ticket());
+            let promoter = Arc::clone(&hub);
+            let promoting = tokio::spawn(async move {
+                loop {
+                    for participant in promoter.participants().await {
+                        if participant.role == Role::Learner {
+                            promoter
+                                .control(Control::SetRole(participant.id, Role::Instructor))
+                                .await;
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            });
+            let _ = stdin_closed.await;
+            promoting.abort();
+            if let Ok(hub) = Arc::try_unwrap(hub) {
+                hub.shutdown().await;
+            }
+        }
+    });
+}
+
 // ------------------------------------------------------------------ Coderoom
 
 fn room_settings(secret: &SecretKey) -> RoomSettings {
     RoomSettings {
-        id: RoomId([1; 16]),
+        id: BENCH_ROOM,
         title: "Bench".into(),
-        secret: JoinSecret([2; 32]),
+        secret: BENCH_SECRET,
         code: "000000".into(),
         instructor: net::peer_id(secret.public()),
         instructor_name: "Teacher".into(),
@@ -137,8 +236,8 @@ async fn coderoom_join(hub_addr: &EndpointAddr, name: String) -> Peer {
         key(),
         LOCAL.parse().expect("addr"),
         hub_addr.clone(),
-        RoomId([1; 16]),
-        Credential::Secret(JoinSecret([2; 32])),
+        BENCH_ROOM,
+        Credential::Secret(BENCH_SECRET),
         name,
         "#fff".into(),
     )
@@ -164,31 +263,34 @@ async fn coderoom_join_time(hub: &Hub, board_len: usize) -> (f64, Peer) {
     }
 }
 
-async fn coderoom_typing(peers: usize) -> Vec<f64> {
-    let hub = start_hub(0).await;
+async fn coderoom_typing(phases: &[u64]) -> Vec<f64> {
+    let peers = phases.len();
+    let hub = HubProcess::start("room").await;
     let mut list = Vec::new();
     for i in 0..peers {
-        let peer = coderoom_join(&hub.addr(), format!("P{i}")).await;
+        let peer = coderoom_join(&hub.addr, format!("P{i}")).await;
         list.push(Arc::new(peer));
     }
-    for peer in &list {
-        loop {
-            if let Some(PeerReport::Joined { .. }) = peer.next_report().await {
+    // Everyone may type into the board once the hub has made them all co-instructors.
+    let first = Arc::clone(&list[0]);
+    loop {
+        if let Some(PeerReport::Participants(all)) = first.next_report().await {
+            if all.iter().filter(|p| p.role == Role::Instructor).count() >= peers {
                 break;
             }
         }
-        hub.control(Control::SetRole(peer.id(), Role::Instructor))
-            .await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let sent: SendLog = Arc::default();
     let latencies: Latencies = Arc::default();
+    let names: Arc<Vec<String>> = Arc::new((0..peers).map(file_name).collect());
     let mut tasks = Vec::new();
     for (me, shared) in list.iter().enumerate() {
-        let (peer, sent_log, out) = (
+        let (peer, sent_log, out, names) = (
             Arc::clone(shared),
             Arc::clone(&sent),
             Arc::clone(&latencies),
+            Arc::clone(&names),
         );
         tasks.push(tokio::spawn(async move {
             let mut seen = vec![0u32; peers];
@@ -197,15 +299,17 @@ async fn coderoom_typing(peers: usize) -> Vec<f64> {
             {
                 if report == PeerReport::Changed(DocId::Board) {
                     let now = Instant::now();
-                    // Read the replica through the peer's actor, as the app would.
-                    let board = peer.files(DocId::Board).await.unwrap_or_default();
-                    record_arrivals(now, &board, peers, me, &mut seen, &sent_log, &out);
+                    let lengths = peer
+                        .read(DocId::Board, |doc| typed_lengths(doc, &names))
+                        .unwrap_or_default();
+                    let typed_by = |sender: usize| lengths.get(sender).copied().unwrap_or(0);
+                    record_arrivals(now, typed_by, me, &mut seen, &sent_log, &out);
                 }
             }
         }));
-        let (peer, sent_log) = (Arc::clone(shared), Arc::clone(&sent));
+        let (peer, sent_log, phase) = (Arc::clone(shared), Arc::clone(&sent), phases[me]);
         tasks.push(tokio::spawn(async move {
-            type_keys(me, sent_log, |_| {
+            type_keys(me, phase, sent_log, |_| {
                 let peer = Arc::clone(&peer);
                 async move {
                     peer.edit(DocId::Board, move |doc| {
@@ -220,12 +324,13 @@ async fn coderoom_typing(peers: usize) -> Vec<f64> {
     for task in tasks {
         let _ = task.await;
     }
+    drop(first);
     for peer in list {
         if let Ok(peer) = Arc::try_unwrap(peer) {
             peer.leave().await;
         }
     }
-    hub.shutdown().await;
+    hub.stop().await;
     let samples = latencies.lock().expect("latencies").clone();
     samples
 }
@@ -391,17 +496,20 @@ async fn bare_join_time(hub: &EndpointAddr, board_len: usize) -> f64 {
     f64::NAN
 }
 
-async fn bare_typing(peers: usize) -> Vec<f64> {
-    let (router, addr) = start_bare(0).await;
+async fn bare_typing(phases: &[u64]) -> Vec<f64> {
+    let peers = phases.len();
+    let hub = HubProcess::start("bare").await;
     let mut clients = Vec::new();
     for i in 0..peers {
-        clients.push(bare_join(&addr, (i as u64 + 1) << 20).await);
+        clients.push(bare_join(&hub.addr, (i as u64 + 1) << 20).await);
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let sent: SendLog = Arc::default();
     let latencies: Latencies = Arc::default();
+    let names: Arc<Vec<String>> = Arc::new((0..peers).map(file_name).collect());
     let mut tasks = Vec::new();
     for (me, mut client) in clients.into_iter().enumerate() {
+        let names = Arc::clone(&names);
         let (doc, out) = (Arc::clone(&client.doc), client.out.clone());
         let (sent_log, latency_out) = (Arc::clone(&sent), Arc::clone(&latencies));
         let replica = Arc::clone(&client.doc);
@@ -411,14 +519,15 @@ async fn bare_typing(peers: usize) -> Vec<f64> {
             while let Ok(Some(())) = tokio::time::timeout_at(deadline, client.arrivals.recv()).await
             {
                 let now = Instant::now();
-                let texts = files::read_all(&replica.lock().expect("doc"));
-                record_arrivals(now, &texts, peers, me, &mut seen, &sent_log, &latency_out);
+                let lengths = typed_lengths(&replica.lock().expect("doc"), &names);
+                let typed_by = |sender: usize| lengths[sender];
+                record_arrivals(now, typed_by, me, &mut seen, &sent_log, &latency_out);
             }
             drop(client);
         }));
-        let sent_log = Arc::clone(&sent);
+        let (sent_log, phase) = (Arc::clone(&sent), phases[me]);
         tasks.push(tokio::spawn(async move {
-            type_keys(me, sent_log, |_| {
+            type_keys(me, phase, sent_log, |_| {
                 let (doc, out) = (Arc::clone(&doc), out.clone());
                 async move {
                     let update = {
@@ -437,7 +546,7 @@ async fn bare_typing(peers: usize) -> Vec<f64> {
     for task in tasks {
         let _ = task.await;
     }
-    router.shutdown().await.ok();
+    hub.stop().await;
     let samples = latencies.lock().expect("latencies").clone();
     samples
 }
@@ -523,7 +632,7 @@ async fn hub_process(learners: usize) -> Option<(f64, u64, u64)> {
         let peer = Arc::clone(peer);
         let sent: SendLog = Arc::default();
         tasks.push(tokio::spawn(async move {
-            type_keys(me, sent, |_| {
+            type_keys(me, rand::random::<u64>() % 250, sent, |_| {
                 let peer = Arc::clone(&peer);
                 async move {
                     let workspace = peer.workspace();
@@ -546,6 +655,21 @@ async fn hub_process(learners: usize) -> Option<(f64, u64, u64)> {
 }
 
 fn main() {
+    if let Ok(kind) = std::env::var("CODEROOM_BENCH_HUB") {
+        return serve_hub(&kind);
+    }
+    let sizes: Vec<usize> = std::env::var("CODEROOM_BENCH_PEERS")
+        .ok()
+        .map(|list| {
+            list.split(',')
+                .filter_map(|n| n.trim().parse().ok())
+                .collect()
+        })
+        .unwrap_or_else(|| vec![1, 10, 30, 60]);
+    let rounds: usize = std::env::var("CODEROOM_BENCH_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(ROUNDS);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -553,15 +677,22 @@ fn main() {
         .expect("runtime");
     runtime.block_on(async {
         println!("keystroke latency, sender edit -> every other peer's replica (ms)");
-        println!("(median over {ROUNDS} alternating rounds of each; this machine's figures drift run to run)");
+        println!("(median over {rounds} alternating rounds of each; this machine's figures drift run to run)");
         println!("{:>8} {:>12} {:>12} {:>12} {:>12} {:>10} {:>10}", "peers", "coderoom p50", "coderoom p99", "bare p50", "bare p99", "p50 ratio", "p99 ratio");
-        for peers in [1usize, 10, 30, 60] {
+        for &peers in &sizes {
             let (mut room, mut bare) = (Vec::new(), Vec::new());
-            for _ in 0..ROUNDS {
-                let samples = bare_typing(peers.max(2)).await;
-                bare.push((percentile(&samples, 0.5), percentile(&samples, 0.99)));
-                let samples = coderoom_typing(peers.max(2)).await;
-                room.push((percentile(&samples, 0.5), percentile(&samples, 0.99)));
+            for _ in 0..rounds {
+                let phases: Vec<u64> = (0..peers.max(2)).map(|_| rand::random::<u64>() % 250).collect();
+                // `CODEROOM_BENCH_ONLY=bare|room` runs one side only (to profile it).
+                let only = std::env::var("CODEROOM_BENCH_ONLY").unwrap_or_default();
+                if only != "room" {
+                    let samples = bare_typing(&phases).await;
+                    bare.push((percentile(&samples, 0.5), percentile(&samples, 0.99)));
+                }
+                if only != "bare" {
+                    let samples = coderoom_typing(&phases).await;
+                    room.push((percentile(&samples, 0.5), percentile(&samples, 0.99)));
+                }
             }
             let median = |values: Vec<f64>| percentile(&values, 0.5);
             let (r50, r99) = (median(room.iter().map(|r| r.0).collect()), median(room.iter().map(|r| r.1).collect()));

@@ -749,6 +749,11 @@ impl Peer {
         lock_peer(&self.shared).core.doc(doc).map(files::read_all)
     }
 
+    /// Reads a replica in place (no copy of its files), e.g. a file's length or an encoded state.
+    pub fn read<R>(&self, doc: DocId, read: impl FnOnce(&Doc) -> R) -> Option<R> {
+        lock_peer(&self.shared).core.doc(doc).map(read)
+    }
+
     pub async fn documents(&self) -> Vec<(DocId, BTreeMap<String, String>)> {
         let peer = lock_peer(&self.shared);
         all_files(peer.core.doc_ids(), |id| peer.core.doc(id))
