@@ -4,6 +4,7 @@
 
 mod room;
 mod run;
+mod sessions;
 mod syntax;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +32,9 @@ enum Command {
     Check(syntax::CheckArgs),
     /// Print the outline of a file: classes, functions, methods.
     Symbols(syntax::SymbolsArgs),
+    /// Past sessions kept in this install's history: list, show, export.
+    #[command(subcommand)]
+    Sessions(sessions::SessionsCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -43,6 +47,7 @@ fn main() -> std::process::ExitCode {
         Command::Runtimes => run::runtimes(),
         Command::Check(args) => syntax::check(args),
         Command::Symbols(args) => syntax::symbols(args),
+        Command::Sessions(command) => sessions::sessions(command),
     };
     match result {
         Ok(code) => code,

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use coderoom_history::{NewSession, SessionId, SessionRecorder, Side};
 use coderoom_protocol::{Control, Credential, DocId, JoinSecret, RoomId, Ticket};
 use coderoom_room::net::{self, Hub, HubReport, Peer, PeerReport};
 use coderoom_room::{files, HubCore, RoomSettings};
@@ -36,6 +37,16 @@ pub struct HostArgs {
     /// Do not announce the room on the local network (tickets still work).
     #[arg(long)]
     no_lan: bool,
+    /// Host a past session again (`sessions list`), from where it was: the same room, ticket
+    /// and port when free, so its learners reconnect by themselves.
+    #[arg(long, value_name = "SESSION")]
+    resume: Option<i64>,
+    /// With --resume: a new join secret, so the old ticket no longer works.
+    #[arg(long, requires = "resume")]
+    new_ticket: bool,
+    /// Keep no history of this session.
+    #[arg(long, conflicts_with = "resume")]
+    no_history: bool,
 }
 
 #[derive(clap::Args)]
@@ -76,6 +87,12 @@ pub struct JoinArgs {
     /// Leave after this many seconds (after typing, if typing; default: until Ctrl-C).
     #[arg(long = "for", value_name = "SECONDS")]
     run_for: Option<u64>,
+    /// Type into the board (needs the pen) instead of the workspace.
+    #[arg(long, requires = "type_file")]
+    board: bool,
+    /// Keep no local history of this session.
+    #[arg(long)]
+    no_history: bool,
 }
 
 /// Prints a line; a closed stdout (`host | head`) must not take the room down with it.
@@ -129,46 +146,143 @@ fn dump(
     documents: &[(DocId, std::collections::BTreeMap<String, String>)],
 ) -> anyhow::Result<()> {
     for (doc, files) in documents {
-        let folder = dir.join(doc_dir(*doc));
-        std::fs::create_dir_all(&folder)
-            .with_context(|| format!("creating {}", folder.display()))?;
-        for (path, text) in files {
-            let relative = Path::new(path);
-            if relative
-                .components()
-                .any(|c| !matches!(c, std::path::Component::Normal(_)))
-            {
-                eprintln!("coderoom: skipped {path:?}: not a plain relative path");
-                continue;
-            }
-            let target = folder.join(relative);
-            if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            std::fs::write(&target, text)
-                .with_context(|| format!("writing {}", target.display()))?;
+        for path in coderoom_history::write_files(&dir.join(doc_dir(*doc)), files)? {
+            eprintln!("coderoom: skipped {path:?}: not a plain relative path");
         }
     }
     Ok(())
 }
 
+/// A free port on `bind`'s address when it asks for any (so history can note it before the
+/// hub starts, and a resumed room can come back on it).
+fn concrete(bind: SocketAddr) -> SocketAddr {
+    if bind.port() != 0 {
+        return bind;
+    }
+    std::net::UdpSocket::bind(bind)
+        .and_then(|socket| socket.local_addr())
+        .unwrap_or(bind)
+}
+
+/// What `host` starts from: the room, where it listens, its documents' states (for a resumed
+/// session) and the recorder, if keeping history.
+struct Hosting {
+    settings: RoomSettings,
+    bind: SocketAddr,
+    states: Vec<(DocId, Vec<u8>)>,
+    recorder: Option<SessionRecorder>,
+}
+
+/// The room to host: new, or a past session from history.
+fn room_to_host(args: &HostArgs, secret: &iroh::SecretKey) -> anyhow::Result<Hosting> {
+    let me = net::peer_id(secret.public());
+    if let Some(id) = args.resume {
+        let mut history = crate::sessions::open_history()?;
+        let id = SessionId(id);
+        let info = history.session(id)?;
+        if info.side != Side::Hub {
+            anyhow::bail!(
+                "session {id} was joined, not hosted, here: `sessions export {id}` gives its files"
+            );
+        }
+        let mut bind = args.bind;
+        if bind.port() == 0 {
+            if let Some(port) = info
+                .address
+                .as_deref()
+                .and_then(|a| a.parse::<SocketAddr>().ok())
+                .map(|a| a.port())
+            {
+                bind.set_port(port);
+                if std::net::UdpSocket::bind(bind).is_err() {
+                    eprintln!("coderoom: port {port} is taken; learners need the new ticket");
+                    bind.set_port(0);
+                }
+            }
+        }
+        let bind = concrete(bind);
+        let settings = RoomSettings {
+            id: info.room,
+            title: info.title.clone(),
+            secret: match (args.new_ticket, info.secret) {
+                (false, Some(secret)) => secret,
+                _ => JoinSecret(random()),
+            },
+            code: info.code.clone().unwrap_or_else(new_code),
+            instructor: me,
+            instructor_name: "Instructor".into(),
+        };
+        history.reopen_session(id, Some(&bind.to_string()))?;
+        let recorder = SessionRecorder::new(history, id)?;
+        let states = recorder.states();
+        return Ok(Hosting {
+            settings,
+            bind,
+            states,
+            recorder: Some(recorder),
+        });
+    }
+    let bind = concrete(args.bind);
+    let settings = RoomSettings {
+        id: RoomId(random()),
+        title: args.title.clone(),
+        secret: JoinSecret(random()),
+        code: new_code(),
+        instructor: me,
+        instructor_name: "Instructor".into(),
+    };
+    if args.no_history {
+        return Ok(Hosting {
+            settings,
+            bind,
+            states: Vec::new(),
+            recorder: None,
+        });
+    }
+    let mut history = crate::sessions::open_history()?;
+    let id = history.begin_session(
+        &NewSession {
+            room: settings.id,
+            title: settings.title.clone(),
+            side: Side::Hub,
+            me,
+            secret: Some(settings.secret),
+            code: Some(settings.code.clone()),
+            address: Some(bind.to_string()),
+        },
+        coderoom_history::now_ms(),
+    )?;
+    let recorder = Some(SessionRecorder::new(history, id)?);
+    Ok(Hosting {
+        settings,
+        bind,
+        states: Vec::new(),
+        recorder,
+    })
+}
+
+fn new_code() -> String {
+    format!("{:06}", u32::from_le_bytes(random::<4>()) % 1_000_000)
+}
+
 pub fn host(args: HostArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async move {
         let secret = identity()?;
-        let code = format!("{:06}", u32::from_le_bytes(random::<4>()) % 1_000_000);
-        let settings = RoomSettings {
-            id: RoomId(random()),
-            title: args.title.clone(),
-            secret: JoinSecret(random()),
-            code: code.clone(),
-            instructor: net::peer_id(secret.public()),
-            instructor_name: "Instructor".into(),
-        };
-        let core = HubCore::new(settings, rand::random::<u64>() >> 12);
-        let hub = if args.no_lan || args.bind.ip().is_loopback() {
-            Hub::start(secret, args.bind, core, None).await?
+        let Hosting {
+            settings,
+            bind,
+            states,
+            recorder,
+        } = room_to_host(&args, &secret)?;
+        let code = settings.code.clone();
+        let title = settings.title.clone();
+        let session = recorder.as_ref().map(|r| r.session());
+        let core = HubCore::restore(settings, rand::random::<u64>() >> 12, states)?;
+        let journal = recorder.map(|r| Box::new(r) as net::BoxedJournal);
+        let hub = if args.no_lan || bind.ip().is_loopback() {
+            Hub::start(secret, bind, core, journal).await?
         } else {
-            Hub::start_on_lan(secret, args.bind, core, None).await?
+            Hub::start_on_lan(secret, bind, core, journal).await?
         };
         if args.approve {
             hub.control(Control::RequireApproval(true)).await;
@@ -186,7 +300,10 @@ pub fn host(args: HostArgs) -> anyhow::Result<ExitCode> {
         }
         say!("ticket: {}", hub.ticket());
         say!("code: {code}");
-        say!("room: {}", args.title);
+        say!("room: {title}");
+        if let Some(session) = session {
+            say!("session: {session}");
+        }
         use std::io::Write;
         std::io::stdout().flush()?;
         let reports = async {
@@ -202,6 +319,9 @@ pub fn host(args: HostArgs) -> anyhow::Result<ExitCode> {
                         say!("dropped: {peer}: {reason}")
                     }
                     HubReport::Changed(_) => {}
+                    HubReport::HistoryFailed(reason) => {
+                        eprintln!("coderoom: history is not being saved: {reason}")
+                    }
                 }
             }
         };
@@ -239,6 +359,10 @@ pub fn host(args: HostArgs) -> anyhow::Result<ExitCode> {
             dump(dir, &hub.documents().await)?;
         }
         hub.shutdown().await;
+        if let Some(session) = session {
+            let mut history = crate::sessions::open_history()?;
+            history.end_session(session, coderoom_history::now_ms())?;
+        }
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -343,6 +467,7 @@ pub fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
         };
         let mut refused = None;
         let mut last_disconnect: Option<String> = None;
+        let mut learner_session: Option<SessionId> = None;
         let session = async {
             // Typing starts once joined; reports are printed as they come.
             let mut typing: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>> = None;
@@ -357,8 +482,18 @@ pub fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
                         }
                         Some(PeerReport::Joined { role, title }) => {
                             say!("joined: {title} as {role:?} ({})", peer.id());
+                            if !args.no_history && learner_session.is_none() {
+                                match keep_learner_history(&peer, &title, ticket.as_ref()) {
+                                    Ok(id) => {
+                                        say!("session: {id}");
+                                        learner_session = Some(id);
+                                    }
+                                    Err(error) => eprintln!("coderoom: no local history: {error:#}"),
+                                }
+                            }
                             if let (Some((name, text)), None) = (&to_type, &typing) {
-                                typing = Some(Box::pin(type_text(&peer, name.clone(), text.clone(), args.rate)));
+                                let doc = if args.board { DocId::Board } else { peer.workspace() };
+                                typing = Some(Box::pin(type_text(&peer, doc, name.clone(), text.clone(), args.rate)));
                             }
                         }
                         Some(PeerReport::Disconnected(reason)) => {
@@ -370,6 +505,7 @@ pub fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
                             return;
                         }
                         Some(PeerReport::Waiting) => say!("waiting for the instructor to let you in"),
+                        Some(PeerReport::HistoryFailed(reason)) => eprintln!("coderoom: local history is not being saved: {reason}"),
                         Some(PeerReport::Changed(doc)) => say!("changed: {}", doc_dir(doc)),
                         Some(PeerReport::EditRefused { doc, reason }) => say!("refused: {}: {reason}", doc_dir(doc)),
                         Some(PeerReport::Participants(list)) => say!("online: {}", list.iter().filter(|p| p.online).count()),
@@ -404,6 +540,9 @@ pub fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
             dump(dir, &peer.documents().await)?;
         }
         peer.leave().await;
+        if let Some(id) = learner_session {
+            crate::sessions::open_history()?.end_session(id, coderoom_history::now_ms())?;
+        }
         match refused {
             Some(reason) => {
                 eprintln!("coderoom-cli: the hub refused: {reason}");
@@ -414,9 +553,33 @@ pub fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-async fn type_text(peer: &Peer, file: String, text: String, rate: f64) {
+/// Starts this learner's own history of the room it joined.
+fn keep_learner_history(
+    peer: &Peer,
+    title: &str,
+    ticket: Option<&Ticket>,
+) -> anyhow::Result<SessionId> {
+    let mut history = crate::sessions::open_history()?;
+    let id = history.begin_session(
+        &NewSession {
+            room: ticket.map(|t| t.room).unwrap_or(RoomId([0; 16])),
+            title: title.to_owned(),
+            side: Side::Learner,
+            me: peer.id(),
+            secret: None,
+            code: None,
+            address: ticket.map(|t| t.to_string()),
+        },
+        coderoom_history::now_ms(),
+    )?;
+    let recorder = SessionRecorder::new(history, id)?;
+    peer.keep_history(Box::new(recorder))
+        .map_err(anyhow::Error::msg)?;
+    Ok(id)
+}
+
+async fn type_text(peer: &Peer, doc: DocId, file: String, text: String, rate: f64) {
     let pause = Duration::from_secs_f64(1.0 / rate.max(0.1));
-    let doc = peer.workspace();
     let mut offset = 0u32;
     for character in text.chars() {
         let file = file.clone();

@@ -7,12 +7,14 @@
 
 pub mod core;
 pub mod files;
+pub mod journal;
 pub mod net;
 pub mod presence;
 pub mod queue;
 
 pub use core::hub::{HubAction, HubCore, HubEvent, RoomSettings};
 pub use core::peer::{PeerAction, PeerCore, PeerEvent};
+pub use journal::{Journal, JournalError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RoomError {

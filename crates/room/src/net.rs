@@ -19,13 +19,14 @@ use iroh::protocol::{AcceptError, ProtocolHandler, Router};
 use iroh::{Endpoint, EndpointAddr, RelayMode, SecretKey};
 use iroh_mdns_address_lookup::{DiscoveryEvent, MdnsAddressLookup};
 use tokio::sync::{mpsc, Mutex, Notify};
-use yrs::Doc;
+use yrs::{Doc, ReadTxn, Transact};
 
 use crate::core::hub::ConnId;
 use crate::queue::OutQueue;
 use crate::{
     files, HubAction, HubCore, HubEvent, PeerAction, PeerCore, PeerEvent, RoomError, RoomSettings,
 };
+use crate::{Journal, JournalError};
 
 fn network(error: impl std::fmt::Display) -> RoomError {
     RoomError::Network(error.to_string())
@@ -266,15 +267,20 @@ impl Outbox {
     }
 }
 
-/// Called with each update the hub accepts, before it is relayed (history hooks in here).
-pub type PersistFn = Box<dyn FnMut(DocId, PeerId, &[u8]) + Send>;
+/// Where the hub's or a learner's history goes (see [`Journal`]).
+pub type BoxedJournal = Box<dyn Journal>;
 
 /// Something the hub reports to the instructor's window or terminal.
 #[derive(Debug, Clone)]
 pub enum HubReport {
     Changed(DocId),
     JoinRequest(coderoom_protocol::Participant),
-    PeerDropped { peer: PeerId, reason: String },
+    PeerDropped {
+        peer: PeerId,
+        reason: String,
+    },
+    /// Writing history failed (the room goes on; what is in memory is not lost until it stops).
+    HistoryFailed(String),
 }
 
 /// The hub's state, shared by its connections: each one hands its frames to the core under a
@@ -282,7 +288,9 @@ pub enum HubReport {
 struct HubState {
     core: HubCore,
     outboxes: BTreeMap<ConnId, (PeerId, Arc<Outbox>)>,
-    persist: Option<PersistFn>,
+    journal: Option<BoxedJournal>,
+    /// Whether a history failure has been reported (once until writes work again).
+    journal_failing: bool,
     reports: mpsc::UnboundedSender<HubReport>,
     started: Instant,
     next_conn: ConnId,
@@ -341,8 +349,26 @@ impl HubState {
                     author,
                     update,
                 } => {
-                    if let Some(persist) = self.persist.as_mut() {
-                        persist(doc, author, &update);
+                    if let Some(journal) = self.journal.as_mut() {
+                        let written = journal.update(doc, Some(author), &update);
+                        match (written, self.journal_failing) {
+                            (Ok(()), _) => self.journal_failing = false,
+                            (Err(reason), false) => {
+                                self.journal_failing = true;
+                                let _ = self.reports.send(HubReport::HistoryFailed(reason));
+                            }
+                            (Err(_), true) => {}
+                        }
+                    }
+                }
+                HubAction::Joined(participant) => {
+                    if let Some(journal) = self.journal.as_mut() {
+                        journal.joined(&participant);
+                    }
+                }
+                HubAction::Left(peer) => {
+                    if let Some(journal) = self.journal.as_mut() {
+                        journal.left(peer);
                     }
                 }
                 HubAction::Changed(doc) => {
@@ -429,10 +455,10 @@ impl Hub {
         secret: SecretKey,
         bind: SocketAddr,
         core: HubCore,
-        persist: Option<PersistFn>,
+        journal: Option<BoxedJournal>,
     ) -> Result<Self, RoomError> {
         let endpoint = endpoint(secret, bind).await?;
-        Ok(Self::start_on(endpoint, core, persist))
+        Ok(Self::start_on(endpoint, core, journal))
     }
 
     /// Like [`Hub::start`], and also announces the room on the LAN (mDNS) so learners can find
@@ -441,21 +467,22 @@ impl Hub {
         secret: SecretKey,
         bind: SocketAddr,
         core: HubCore,
-        persist: Option<PersistFn>,
+        journal: Option<BoxedJournal>,
     ) -> Result<Self, RoomError> {
         let announce = announcement(core.settings().id, &core.settings().title);
         let lookup = mdns(&secret, true)?;
         let endpoint = endpoint_with(secret, bind, Some((lookup, Some(announce)))).await?;
-        Ok(Self::start_on(endpoint, core, persist))
+        Ok(Self::start_on(endpoint, core, journal))
     }
 
-    fn start_on(endpoint: Endpoint, core: HubCore, persist: Option<PersistFn>) -> Self {
+    fn start_on(endpoint: Endpoint, core: HubCore, journal: Option<BoxedJournal>) -> Self {
         let settings = core.settings().clone();
         let (report_tx, reports) = mpsc::unbounded_channel();
         let shared = Arc::new(std::sync::Mutex::new(HubState {
             core,
             outboxes: BTreeMap::new(),
-            persist,
+            journal,
+            journal_failing: false,
             reports: report_tx,
             started: Instant::now(),
             next_conn: 0,
@@ -569,6 +596,8 @@ pub enum PeerReport {
     Presence(Vec<crate::presence::PresenceChange>),
     /// The hub turned this peer away for good (it no longer reconnects).
     Refused(String),
+    /// Writing this learner's own history failed.
+    HistoryFailed(String),
     Follow {
         leader: Option<PeerId>,
         binding: bool,
@@ -584,6 +613,8 @@ struct PeerState {
     reports: mpsc::UnboundedSender<PeerReport>,
     /// Whether the current connection got as far as joining.
     joined: bool,
+    /// The learner's own history, when kept.
+    journal: Option<BoxedJournal>,
 }
 
 type SharedPeer = Arc<std::sync::Mutex<PeerState>>;
@@ -611,6 +642,31 @@ impl PeerState {
                         outbox.close(reason);
                     }
                     continue;
+                }
+                PeerAction::Applied { doc, update, mine } => {
+                    let author = mine.then(|| self.core.me());
+                    if let Some(journal) = self.journal.as_mut() {
+                        if let Err(reason) = journal.update(doc, author, &update) {
+                            PeerReport::HistoryFailed(reason)
+                        } else {
+                            continue;
+                        }
+                    } else {
+                        continue;
+                    }
+                }
+                PeerAction::Reset(doc) => {
+                    let state = self.core.doc(doc).map(|d| {
+                        d.transact()
+                            .encode_state_as_update_v1(&yrs::StateVector::default())
+                    });
+                    match (self.journal.as_mut(), state) {
+                        (Some(journal), Some(state)) => match journal.reset(doc, &state) {
+                            Ok(()) => continue,
+                            Err(reason) => PeerReport::HistoryFailed(reason),
+                        },
+                        _ => continue,
+                    }
                 }
                 PeerAction::Changed(doc) => PeerReport::Changed(doc),
                 PeerAction::Joined { role, title } => {
@@ -704,6 +760,7 @@ impl Peer {
             outbox: None,
             reports: report_tx,
             joined: false,
+            journal: None,
         }));
         let task = tokio::spawn(peer_loop(endpoint.clone(), hub, Arc::clone(&shared)));
         Self {
@@ -747,6 +804,23 @@ impl Peer {
 
     pub async fn files(&self, doc: DocId) -> Option<BTreeMap<String, String>> {
         lock_peer(&self.shared).core.doc(doc).map(files::read_all)
+    }
+
+    /// Keeps this learner's own history in `journal` from now on. It first gets every replica
+    /// as it stands, so nothing is missed whenever it is attached.
+    pub fn keep_history(&self, journal: BoxedJournal) -> Result<(), JournalError> {
+        let mut peer = lock_peer(&self.shared);
+        let mut journal = journal;
+        for id in peer.core.doc_ids() {
+            if let Some(doc) = peer.core.doc(id) {
+                let state = doc
+                    .transact()
+                    .encode_state_as_update_v1(&yrs::StateVector::default());
+                journal.reset(id, &state)?;
+            }
+        }
+        peer.journal = Some(journal);
+        Ok(())
     }
 
     /// Reads a replica in place (no copy of its files), e.g. a file's length or an encoded state.

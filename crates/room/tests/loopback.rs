@@ -246,18 +246,30 @@ async fn refused_edits_never_reach_others_and_the_sender_is_reset() {
     hub.shutdown().await;
 }
 
-/// What the hub persisted, in order (a stand-in for the history database).
+/// What the hub persisted, in order (the history crate's tests use the real database).
 type PersistedLog = Arc<Mutex<Vec<(DocId, Vec<u8>)>>>;
+
+struct MemoryJournal(PersistedLog);
+
+impl coderoom_room::Journal for MemoryJournal {
+    fn update(
+        &mut self,
+        doc: DocId,
+        _: Option<coderoom_protocol::PeerId>,
+        update: &[u8],
+    ) -> Result<(), coderoom_room::JournalError> {
+        self.0.lock().expect("log").push((doc, update.to_vec()));
+        Ok(())
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_edits_merge_when_a_restarted_hub_comes_back() {
     let secret = key();
     let settings = settings(&secret);
     let log: PersistedLog = Arc::default();
-    let persist = |log: &PersistedLog| -> net::PersistFn {
-        let log = Arc::clone(log);
-        Box::new(move |doc, _, update: &[u8]| log.lock().expect("log").push((doc, update.to_vec())))
-    };
+    let persist =
+        |log: &PersistedLog| -> net::BoxedJournal { Box::new(MemoryJournal(Arc::clone(log))) };
     let hub = Hub::start(
         secret.clone(),
         LOCAL.parse().expect("addr"),

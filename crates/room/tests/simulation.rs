@@ -113,7 +113,10 @@ impl Sim {
                 }
                 HubAction::Close { conn, reason } => panic!("hub closed {conn}: {reason}"),
                 HubAction::Persist { doc, update, .. } => self.persisted.push((doc, update)),
-                HubAction::Changed(_) | HubAction::JoinRequest(_) => {}
+                HubAction::Changed(_)
+                | HubAction::JoinRequest(_)
+                | HubAction::Joined(_)
+                | HubAction::Left(_) => {}
             }
         }
     }

@@ -72,6 +72,10 @@ pub enum HubAction {
     /// Tell the instructor's window something changed.
     Changed(DocId),
     JoinRequest(Participant),
+    /// A participant is in (history keeps who was there and when).
+    Joined(Participant),
+    /// A participant's connection ended.
+    Left(PeerId),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -285,6 +289,7 @@ impl HubCore {
                         self.broadcast(&Message::Awareness { payload: gone }, &mut out);
                     }
                     if connection.stage == Stage::Joined {
+                        out.push(HubAction::Left(connection.peer));
                         self.broadcast_participants(&mut out);
                     }
                 }
@@ -515,6 +520,9 @@ impl HubCore {
         }
         if let Some(connection) = self.connections.get_mut(&conn) {
             connection.stage = Stage::Joined;
+        }
+        if let Some(participant) = self.participant(peer) {
+            out.push(HubAction::Joined(participant));
         }
         let docs = self.readable_docs(peer);
         let writable = docs

@@ -50,6 +50,14 @@ pub enum PeerAction {
     },
     /// Presence of others changed (`None`: that client left).
     Presence(Vec<crate::presence::PresenceChange>),
+    /// A replica took in an update (ours when `mine`), for the learner's own history.
+    Applied {
+        doc: DocId,
+        update: Vec<u8>,
+        mine: bool,
+    },
+    /// A replica was started again (from the hub's state): history starts it again too.
+    Reset(DocId),
 }
 
 pub struct PeerCore {
@@ -149,14 +157,18 @@ impl PeerCore {
         let Some(update) = sync::capture_edit(target, edit) else {
             return Vec::new();
         };
+        let mut out = vec![PeerAction::Applied {
+            doc,
+            update: update.clone(),
+            mine: true,
+        }];
         if self.connected && self.joined && self.synced.contains(&doc) {
-            vec![PeerAction::Send(Message::Sync {
+            out.push(PeerAction::Send(Message::Sync {
                 doc,
                 payload: sync::update_message(update),
-            })]
-        } else {
-            Vec::new()
+            }));
         }
+        out
     }
 
     pub fn handle(&mut self, event: PeerEvent) -> Vec<PeerAction> {
@@ -203,8 +215,15 @@ impl PeerCore {
                 // Documents we may no longer read are dropped, and so are replicas of documents
                 // we may not write (any offline edit to them would be refused): the hub's step 2
                 // fills them afresh. The rest are synced both ways.
+                let dropped: Vec<DocId> = self
+                    .docs
+                    .keys()
+                    .filter(|id| docs.contains(id) && !writable.contains(id))
+                    .copied()
+                    .collect();
                 self.docs
                     .retain(|id, _| docs.contains(id) && writable.contains(id));
+                out.extend(dropped.into_iter().map(PeerAction::Reset));
                 // The hub's GivePen follows; until then the pen is as the welcome says.
                 self.pen = writable.contains(&DocId::Board).then_some(self.me);
                 for doc in docs {
@@ -233,6 +252,11 @@ impl PeerCore {
                         if let Err(error) = sync::apply(self.doc_mut(doc), &update) {
                             return out.push(PeerAction::Disconnect(error.to_string()));
                         }
+                        out.push(PeerAction::Applied {
+                            doc,
+                            update,
+                            mine: false,
+                        });
                         out.push(PeerAction::Changed(doc));
                     }
                 }
@@ -246,6 +270,7 @@ impl PeerCore {
                 // to us: ask for whatever it has beyond it.
                 let payload = sync::step1(&fresh);
                 self.docs.insert(doc, fresh);
+                out.push(PeerAction::Reset(doc));
                 out.push(PeerAction::Send(Message::Sync { doc, payload }));
                 out.push(PeerAction::Changed(doc));
             }

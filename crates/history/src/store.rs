@@ -1,0 +1,750 @@
+//! The database: opening it safely, and reading and writing each kind of record.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use coderoom_protocol::{DocId, JoinSecret, Participant, PeerId, Role, RoomId};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use yrs::Doc;
+
+use crate::schema::{APPLICATION_ID, MIGRATIONS, VERSION};
+use crate::HistoryError;
+
+type Result<T> = std::result::Result<T, HistoryError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SessionId(pub i64);
+
+impl std::fmt::Display for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Whose record a session is: the hub's (the instructor's) or a learner's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Side {
+    Hub,
+    Learner,
+}
+
+impl Side {
+    fn as_str(self) -> &'static str {
+        match self {
+            Side::Hub => "hub",
+            Side::Learner => "learner",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub room: RoomId,
+    pub title: String,
+    pub side: Side,
+    pub me: PeerId,
+    /// Hub: the join secret, kept so the room can be hosted again with the same ticket.
+    pub secret: Option<JoinSecret>,
+    pub code: Option<String>,
+    /// Hub: the socket it listens on; learner: the ticket it joined with.
+    pub address: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    pub id: SessionId,
+    pub room: RoomId,
+    pub title: String,
+    pub side: Side,
+    pub me: PeerId,
+    pub secret: Option<JoinSecret>,
+    pub code: Option<String>,
+    pub address: Option<String>,
+    pub started_ms: i64,
+    pub ended_ms: Option<i64>,
+    pub languages: Vec<String>,
+}
+
+/// A line of `sessions list`.
+#[derive(Debug, Clone)]
+pub struct SessionSummary {
+    pub info: SessionInfo,
+    /// Names of everyone who took part, in order of first arrival.
+    pub participants: Vec<String>,
+    pub updates: u64,
+    /// Time of the last update (or the start).
+    pub last_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParticipantRecord {
+    pub peer: PeerId,
+    pub name: String,
+    pub colour: String,
+    pub role: Role,
+    pub joined_ms: i64,
+    pub left_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRecord {
+    pub author: Option<PeerId>,
+    pub doc: Option<DocId>,
+    /// The file that was run.
+    pub path: String,
+    pub runtime: String,
+    /// A hash of the files the run saw (to find the code again in the updates).
+    pub files_hash: String,
+    pub output: String,
+    /// How it ended, as the runner words it.
+    pub outcome: String,
+    pub started_ms: i64,
+    pub wall_ms: i64,
+    pub cpu_ms: Option<i64>,
+    pub peak_kib: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatRecord {
+    pub author: PeerId,
+    pub name: String,
+    pub at_ms: i64,
+    pub text: String,
+}
+
+/// How a document is named in the database: `board`, or `workspace-` and the owner's full id.
+pub fn doc_key(doc: DocId) -> String {
+    match doc {
+        DocId::Board => "board".into(),
+        DocId::Workspace(owner) => format!("workspace-{}", hex(&owner.0)),
+    }
+}
+
+pub fn parse_doc_key(key: &str) -> Option<DocId> {
+    if key == "board" {
+        return Some(DocId::Board);
+    }
+    let owner = key.strip_prefix("workspace-")?;
+    Some(DocId::Workspace(PeerId(unhex(owner)?)))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    if text.len() != N * 2 || !text.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[i * 2..i * 2 + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Instructor => "instructor",
+        Role::Learner => "learner",
+        Role::Observer => "observer",
+    }
+}
+
+fn parse_role(text: &str) -> Role {
+    match text {
+        "instructor" => Role::Instructor,
+        "observer" => Role::Observer,
+        _ => Role::Learner,
+    }
+}
+
+fn fixed<const N: usize>(bytes: Vec<u8>) -> Option<[u8; N]> {
+    bytes.try_into().ok()
+}
+
+/// The language of a file, from its name (for `sessions list`).
+pub(crate) fn language_of(path: &str) -> Option<&'static str> {
+    let extension = path.rsplit_once('.')?.1.to_ascii_lowercase();
+    Some(match extension.as_str() {
+        "py" => "Python",
+        "js" | "mjs" | "cjs" => "JavaScript",
+        "cs" => "C#",
+        "ts" => "TypeScript",
+        "html" => "HTML",
+        "css" => "CSS",
+        "md" => "Markdown",
+        _ => return None,
+    })
+}
+
+/// One history database file.
+pub struct History {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl History {
+    /// Opens (or creates) the history at `path`. A file that is not a Coderoom history, is
+    /// damaged, or comes from a newer version is refused before anything is written to it.
+    pub fn open(path: &Path) -> Result<Self> {
+        let exists = path.exists();
+        if !exists {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|source| HistoryError::Io {
+                    path: parent.to_owned(),
+                    source,
+                })?;
+            }
+        }
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        if !exists {
+            flags |= OpenFlags::SQLITE_OPEN_CREATE;
+        }
+        let corrupt = |error: rusqlite::Error| HistoryError::Corrupt {
+            path: path.to_owned(),
+            detail: error.to_string(),
+        };
+        let conn = Connection::open_with_flags(path, flags).map_err(corrupt)?;
+        // Reading the header and schema first: a file that is not a database (or a damaged
+        // one) fails here, before the journal mode or any table is written.
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(corrupt)?;
+        let application: i64 = conn
+            .query_row("PRAGMA application_id", [], |row| row.get(0))
+            .map_err(corrupt)?;
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))
+            .map_err(corrupt)?;
+        if tables > 0 && application != APPLICATION_ID {
+            return Err(HistoryError::Corrupt {
+                path: path.to_owned(),
+                detail: "an SQLite database of something else".into(),
+            });
+        }
+        if version > VERSION {
+            return Err(HistoryError::Newer {
+                path: path.to_owned(),
+                found: version,
+                supported: VERSION,
+            });
+        }
+        if tables > 0 {
+            let check: String = conn
+                .query_row("PRAGMA quick_check(1)", [], |row| row.get(0))
+                .map_err(corrupt)?;
+            if check != "ok" {
+                return Err(HistoryError::Corrupt {
+                    path: path.to_owned(),
+                    detail: check,
+                });
+            }
+        }
+        // WAL with synchronous=NORMAL: a commit is in the log file (the OS has it) when it
+        // returns, so a killed process loses nothing committed; a power cut may lose the last
+        // commits but never corrupts the file.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let mut history = Self {
+            conn,
+            path: path.to_owned(),
+        };
+        history.migrate(version)?;
+        Ok(history)
+    }
+
+    fn migrate(&mut self, from: i64) -> Result<()> {
+        for (index, migration) in MIGRATIONS.iter().enumerate().skip(from as usize) {
+            let txn = self.conn.transaction()?;
+            txn.execute_batch(migration)?;
+            txn.pragma_update(None, "user_version", index as i64 + 1)?;
+            txn.pragma_update(None, "application_id", APPLICATION_ID)?;
+            txn.commit()?;
+        }
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    // ------------------------------------------------------------------ sessions
+
+    pub fn begin_session(&mut self, session: &NewSession, started_ms: i64) -> Result<SessionId> {
+        self.conn.execute(
+            "INSERT INTO sessions (room, title, side, me, secret, code, address, started_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                session.room.0.as_slice(),
+                session.title,
+                session.side.as_str(),
+                session.me.0.as_slice(),
+                session.secret.map(|s| s.0.to_vec()),
+                session.code,
+                session.address,
+                started_ms,
+            ],
+        )?;
+        Ok(SessionId(self.conn.last_insert_rowid()))
+    }
+
+    /// Marks a session ended (hosting stopped or the learner left).
+    pub fn end_session(&mut self, id: SessionId, ended_ms: i64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE sessions SET ended_ms = ?2 WHERE id = ?1",
+            params![id.0, ended_ms],
+        )?;
+        Ok(())
+    }
+
+    /// Marks a session open again (hosted again after a stop or a crash).
+    pub fn reopen_session(&mut self, id: SessionId, address: Option<&str>) -> Result<()> {
+        self.session(id)?;
+        self.conn.execute(
+            "UPDATE sessions SET ended_ms = NULL, address = coalesce(?2, address) WHERE id = ?1",
+            params![id.0, address],
+        )?;
+        Ok(())
+    }
+
+    pub(crate) fn set_languages(&mut self, id: SessionId, languages: &[String]) -> Result<()> {
+        self.conn.execute(
+            "UPDATE sessions SET languages = ?2 WHERE id = ?1",
+            params![id.0, languages.join(",")],
+        )?;
+        Ok(())
+    }
+
+    pub fn session(&self, id: SessionId) -> Result<SessionInfo> {
+        self.conn
+            .query_row(
+                "SELECT id, room, title, side, me, secret, code, address, started_ms, ended_ms,
+                        languages
+                 FROM sessions WHERE id = ?1",
+                [id.0],
+                session_from_row,
+            )
+            .optional()?
+            .ok_or(HistoryError::NoSession(id.0))
+    }
+
+    /// Every session, newest first.
+    pub fn sessions(&self) -> Result<Vec<SessionSummary>> {
+        let mut statement = self.conn.prepare(
+            "SELECT id, room, title, side, me, secret, code, address, started_ms, ended_ms,
+                    languages,
+                    (SELECT count(*) FROM updates u WHERE u.session = s.id),
+                    (SELECT max(at_ms) FROM updates u WHERE u.session = s.id)
+             FROM sessions s ORDER BY started_ms DESC, id DESC",
+        )?;
+        let rows = statement.query_map([], |row| {
+            let info = session_from_row(row)?;
+            let updates: i64 = row.get(11)?;
+            let last: Option<i64> = row.get(12)?;
+            Ok((info, updates, last))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (info, updates, last) = row?;
+            let participants = self.participant_names(info.id)?;
+            let last_ms = last.unwrap_or(info.started_ms);
+            out.push(SessionSummary {
+                info,
+                participants,
+                updates: updates as u64,
+                last_ms,
+            });
+        }
+        Ok(out)
+    }
+
+    fn participant_names(&self, id: SessionId) -> Result<Vec<String>> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT name FROM participants WHERE session = ?1
+             GROUP BY peer ORDER BY min(joined_ms)",
+        )?;
+        let names = statement
+            .query_map([id.0], |row| row.get(0))?
+            .collect::<std::result::Result<Vec<String>, _>>()?;
+        Ok(names)
+    }
+
+    // ------------------------------------------------------------------ participants
+
+    pub fn joined(&mut self, id: SessionId, who: &Participant, at_ms: i64) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO participants (session, peer, name, colour, role, joined_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                id.0,
+                who.id.0.as_slice(),
+                who.name,
+                who.colour,
+                role_name(who.role),
+                at_ms
+            ])?;
+        Ok(())
+    }
+
+    pub fn left(&mut self, id: SessionId, peer: PeerId, at_ms: i64) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE participants SET left_ms = ?3
+                 WHERE session = ?1 AND peer = ?2 AND left_ms IS NULL",
+            )?
+            .execute(params![id.0, peer.0.as_slice(), at_ms])?;
+        Ok(())
+    }
+
+    /// Every stay in the room, in order of arrival.
+    pub fn participants(&self, id: SessionId) -> Result<Vec<ParticipantRecord>> {
+        let mut statement = self.conn.prepare(
+            "SELECT peer, name, colour, role, joined_ms, left_ms FROM participants
+             WHERE session = ?1 ORDER BY joined_ms, rowid",
+        )?;
+        let rows = statement.query_map([id.0], |row| {
+            Ok((
+                row.get::<_, Vec<u8>>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, i64>(4)?,
+                row.get::<_, Option<i64>>(5)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (peer, name, colour, role, joined_ms, left_ms) = row?;
+            if let Some(peer) = fixed(peer) {
+                out.push(ParticipantRecord {
+                    peer: PeerId(peer),
+                    name,
+                    colour,
+                    role: parse_role(&role),
+                    joined_ms,
+                    left_ms,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    // ------------------------------------------------------------------ updates and snapshots
+
+    /// Appends one update in a transaction of its own: durable when this returns.
+    pub fn append_update(
+        &mut self,
+        id: SessionId,
+        doc: DocId,
+        author: Option<PeerId>,
+        at_ms: i64,
+        bytes: &[u8],
+    ) -> Result<i64> {
+        insert_update(&self.conn, id, &doc_key(doc), author, at_ms, bytes)
+    }
+
+    /// Appends many updates in one transaction; returns their ids.
+    pub fn append_updates(
+        &mut self,
+        id: SessionId,
+        updates: &[(DocId, Option<PeerId>, i64, Vec<u8>)],
+    ) -> Result<Vec<i64>> {
+        let txn = self.conn.transaction()?;
+        let mut ids = Vec::with_capacity(updates.len());
+        for (doc, author, at_ms, bytes) in updates {
+            ids.push(insert_update(
+                &txn,
+                id,
+                &doc_key(*doc),
+                *author,
+                *at_ms,
+                bytes,
+            )?);
+        }
+        txn.commit()?;
+        Ok(ids)
+    }
+
+    /// Stores the state of `doc` after update `upto` (a reset: a state that replaces all
+    /// before it).
+    pub fn put_snapshot(
+        &mut self,
+        id: SessionId,
+        doc: DocId,
+        upto: i64,
+        at_ms: i64,
+        state: &[u8],
+        reset: bool,
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO snapshots (session, doc, upto, at_ms, reset, state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![id.0, doc_key(doc), upto, at_ms, reset, state])?;
+        Ok(())
+    }
+
+    /// The id of the newest update in the database (0 when none).
+    pub fn last_update_id(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("SELECT coalesce(max(id), 0) FROM updates", [], |row| {
+                row.get(0)
+            })?)
+    }
+
+    /// The documents a session has history for.
+    pub fn documents(&self, id: SessionId) -> Result<Vec<DocId>> {
+        let mut statement = self.conn.prepare(
+            "SELECT DISTINCT doc FROM updates WHERE session = ?1
+             UNION SELECT DISTINCT doc FROM snapshots WHERE session = ?1",
+        )?;
+        let keys = statement
+            .query_map([id.0], |row| row.get::<_, String>(0))?
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let mut docs: Vec<DocId> = keys.iter().filter_map(|k| parse_doc_key(k)).collect();
+        docs.sort();
+        Ok(docs)
+    }
+
+    /// First and last update times of a session (the time slider's ends), and how many.
+    pub fn span(&self, id: SessionId) -> Result<Option<(i64, i64, u64)>> {
+        let (first, last, count): (Option<i64>, Option<i64>, i64) = self.conn.query_row(
+            "SELECT min(at_ms), max(at_ms), count(*) FROM updates WHERE session = ?1",
+            [id.0],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )?;
+        Ok(first.zip(last).map(|(f, l)| (f, l, count as u64)))
+    }
+
+    /// The document as it was at `at_ms` (the latest state when `None`): the newest snapshot
+    /// not after that moment, and the updates made after it up to the moment.
+    pub fn state_at(&self, id: SessionId, doc: DocId, at_ms: Option<i64>) -> Result<Doc> {
+        let key = doc_key(doc);
+        let moment = at_ms.unwrap_or(i64::MAX);
+        let snapshot: Option<(i64, Vec<u8>)> = self
+            .conn
+            .prepare_cached(
+                "SELECT upto, state FROM snapshots
+                 WHERE session = ?1 AND doc = ?2 AND at_ms <= ?3
+                 ORDER BY upto DESC, reset DESC LIMIT 1",
+            )?
+            .query_row(params![id.0, key, moment], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .optional()?;
+        let replayed = coderoom_room::files::new_doc(1);
+        let bad = |detail: String| HistoryError::BadUpdate {
+            session: id.0,
+            doc: key.clone(),
+            detail,
+        };
+        let from = match snapshot {
+            Some((upto, state)) => {
+                apply(&replayed, &state).map_err(bad)?;
+                upto
+            }
+            None => 0,
+        };
+        let mut statement = self.conn.prepare_cached(
+            "SELECT bytes FROM updates
+             WHERE session = ?1 AND doc = ?2 AND id > ?3 AND at_ms <= ?4 ORDER BY id",
+        )?;
+        let mut rows = statement.query(params![id.0, key, from, moment])?;
+        // Applied in one transaction: yrs integrates a run of updates far faster that way.
+        {
+            use yrs::Transact;
+            let mut txn = replayed.transact_mut();
+            while let Some(row) = rows.next()? {
+                let bytes: Vec<u8> = row.get(0)?;
+                let update = decode(&bytes).map_err(bad)?;
+                txn.apply_update(update)
+                    .map_err(|error| bad(error.to_string()))?;
+            }
+        }
+        Ok(replayed)
+    }
+
+    /// Every document's files at `at_ms` (latest when `None`).
+    pub fn files_at(
+        &self,
+        id: SessionId,
+        at_ms: Option<i64>,
+    ) -> Result<Vec<(DocId, BTreeMap<String, String>)>> {
+        self.session(id)?;
+        let mut out = Vec::new();
+        for doc in self.documents(id)? {
+            let state = self.state_at(id, doc, at_ms)?;
+            out.push((doc, coderoom_room::files::read_all(&state)));
+        }
+        Ok(out)
+    }
+
+    // ------------------------------------------------------------------ runs and chat
+
+    pub fn record_run(&mut self, id: SessionId, run: &RunRecord) -> Result<i64> {
+        self.conn.execute(
+            "INSERT INTO runs (session, author, doc, path, runtime, files_hash, output, outcome,
+                               started_ms, wall_ms, cpu_ms, peak_kib)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                id.0,
+                run.author.map(|a| a.0.to_vec()),
+                run.doc.map(doc_key),
+                run.path,
+                run.runtime,
+                run.files_hash,
+                run.output,
+                run.outcome,
+                run.started_ms,
+                run.wall_ms,
+                run.cpu_ms,
+                run.peak_kib
+            ],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn runs(&self, id: SessionId) -> Result<Vec<RunRecord>> {
+        let mut statement = self.conn.prepare(
+            "SELECT author, doc, path, runtime, files_hash, output, outcome, started_ms, wall_ms,
+                    cpu_ms, peak_kib
+             FROM runs WHERE session = ?1 ORDER BY started_ms, id",
+        )?;
+        let rows = statement.query_map([id.0], |row| {
+            Ok(RunRecord {
+                author: row
+                    .get::<_, Option<Vec<u8>>>(0)?
+                    .and_then(fixed)
+                    .map(PeerId),
+                doc: row
+                    .get::<_, Option<String>>(1)?
+                    .and_then(|k| parse_doc_key(&k)),
+                path: row.get(2)?,
+                runtime: row.get(3)?,
+                files_hash: row.get(4)?,
+                output: row.get(5)?,
+                outcome: row.get(6)?,
+                started_ms: row.get(7)?,
+                wall_ms: row.get(8)?,
+                cpu_ms: row.get(9)?,
+                peak_kib: row.get(10)?,
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    pub fn record_chat(&mut self, id: SessionId, message: &ChatRecord) -> Result<i64> {
+        self.conn.execute(
+            "INSERT INTO chat (session, author, name, at_ms, text) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                id.0,
+                message.author.0.as_slice(),
+                message.name,
+                message.at_ms,
+                message.text
+            ],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn chat(&self, id: SessionId) -> Result<Vec<ChatRecord>> {
+        let mut statement = self.conn.prepare(
+            "SELECT author, name, at_ms, text FROM chat WHERE session = ?1 ORDER BY at_ms, id",
+        )?;
+        let rows = statement.query_map([id.0], |row| {
+            Ok((
+                row.get::<_, Vec<u8>>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, String>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (author, name, at_ms, text) = row?;
+            if let Some(author) = fixed(author) {
+                out.push(ChatRecord {
+                    author: PeerId(author),
+                    name,
+                    at_ms,
+                    text,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn insert_update(
+    conn: &Connection,
+    id: SessionId,
+    doc: &str,
+    author: Option<PeerId>,
+    at_ms: i64,
+    bytes: &[u8],
+) -> Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO updates (session, doc, author, at_ms, bytes) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        id.0,
+        doc,
+        author.map(|a| a.0.to_vec()),
+        at_ms,
+        bytes
+    ])?;
+    Ok(conn.last_insert_rowid())
+}
+
+fn session_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SessionInfo> {
+    let side: String = row.get(3)?;
+    let languages: String = row.get(10)?;
+    Ok(SessionInfo {
+        id: SessionId(row.get(0)?),
+        room: RoomId(fixed(row.get(1)?).unwrap_or_default()),
+        title: row.get(2)?,
+        side: if side == "learner" {
+            Side::Learner
+        } else {
+            Side::Hub
+        },
+        me: PeerId(fixed(row.get(4)?).unwrap_or_default()),
+        secret: row
+            .get::<_, Option<Vec<u8>>>(5)?
+            .and_then(fixed)
+            .map(JoinSecret),
+        code: row.get(6)?,
+        address: row.get(7)?,
+        started_ms: row.get(8)?,
+        ended_ms: row.get(9)?,
+        languages: languages
+            .split(',')
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
+}
+
+fn decode(bytes: &[u8]) -> std::result::Result<yrs::Update, String> {
+    use yrs::updates::decoder::Decode;
+    if bytes.len() > coderoom_protocol::MAX_UPDATE.max(64 << 20) {
+        return Err(format!("{} bytes is over the limit", bytes.len()));
+    }
+    yrs::Update::decode_v1(bytes).map_err(|e| e.to_string())
+}
+
+pub(crate) fn apply(doc: &Doc, bytes: &[u8]) -> std::result::Result<(), String> {
+    use yrs::Transact;
+    let update = decode(bytes)?;
+    doc.transact_mut()
+        .apply_update(update)
+        .map_err(|e| e.to_string())
+}

@@ -1,0 +1,395 @@
+//! Round trips on real SQLite files: sessions, participants, updates, snapshots, replay at any
+//! moment, runs, chat, export, and files that must be refused and left untouched.
+
+use std::collections::BTreeMap;
+
+use coderoom_history::{
+    ChatRecord, History, HistoryError, NewSession, RunRecord, SessionId, SessionRecorder, Side,
+    SNAPSHOT_EVERY,
+};
+use coderoom_protocol::{DocId, JoinSecret, Participant, PeerId, Role, RoomId};
+use coderoom_room::files;
+use yrs::{Doc, ReadTxn, StateVector, Transact};
+
+fn new_session(side: Side) -> NewSession {
+    NewSession {
+        room: RoomId([7; 16]),
+        title: "Loops".into(),
+        side,
+        me: PeerId([1; 32]),
+        secret: Some(JoinSecret([9; 32])),
+        code: Some("123456".into()),
+        address: Some("127.0.0.1:4000".into()),
+    }
+}
+
+fn ada() -> Participant {
+    Participant {
+        id: PeerId([2; 32]),
+        name: "Ada".into(),
+        colour: "#f00".into(),
+        role: Role::Learner,
+        online: true,
+    }
+}
+
+/// An edit on `doc` and the update it made.
+fn edit(doc: &Doc, path: &str, text: &str) -> Vec<u8> {
+    let before = doc.transact().state_vector();
+    files::insert(doc, path, u32::MAX, text);
+    doc.transact().encode_state_as_update_v1(&before)
+}
+
+fn state(doc: &Doc) -> BTreeMap<String, String> {
+    files::read_all(doc)
+}
+
+#[test]
+fn a_session_round_trips_with_participants_runs_and_chat() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("history.db");
+    let id;
+    {
+        let mut history = History::open(&path).expect("open");
+        id = history
+            .begin_session(&new_session(Side::Hub), 1_000)
+            .expect("session");
+        history.joined(id, &ada(), 2_000).expect("joined");
+        history.left(id, ada().id, 3_000).expect("left");
+        history.joined(id, &ada(), 4_000).expect("back");
+        history
+            .record_run(
+                id,
+                &RunRecord {
+                    author: Some(ada().id),
+                    doc: Some(DocId::Workspace(ada().id)),
+                    path: "main.py".into(),
+                    runtime: "python3 3.11".into(),
+                    files_hash: "abc".into(),
+                    output: "hello\n".into(),
+                    outcome: "exited 0".into(),
+                    started_ms: 5_000,
+                    wall_ms: 40,
+                    cpu_ms: Some(20),
+                    peak_kib: Some(9_000),
+                },
+            )
+            .expect("run");
+        history
+            .record_chat(
+                id,
+                &ChatRecord {
+                    author: ada().id,
+                    name: "Ada".into(),
+                    at_ms: 6_000,
+                    text: "done!".into(),
+                },
+            )
+            .expect("chat");
+        history.end_session(id, 7_000).expect("end");
+    }
+    let history = History::open(&path).expect("reopen");
+    let info = history.session(id).expect("info");
+    assert_eq!(info.title, "Loops");
+    assert_eq!(info.side, Side::Hub);
+    assert_eq!(info.secret, Some(JoinSecret([9; 32])));
+    assert_eq!(info.address.as_deref(), Some("127.0.0.1:4000"));
+    assert_eq!((info.started_ms, info.ended_ms), (1_000, Some(7_000)));
+    let stays = history.participants(id).expect("participants");
+    assert_eq!(stays.len(), 2);
+    assert_eq!(
+        (stays[0].joined_ms, stays[0].left_ms, stays[1].left_ms),
+        (2_000, Some(3_000), None)
+    );
+    let runs = history.runs(id).expect("runs");
+    assert_eq!(runs[0].output, "hello\n");
+    assert_eq!(runs[0].doc, Some(DocId::Workspace(ada().id)));
+    assert_eq!(history.chat(id).expect("chat")[0].text, "done!");
+    let list = history.sessions().expect("list");
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].participants, vec!["Ada".to_owned()]);
+    assert!(matches!(
+        history.session(SessionId(99)),
+        Err(HistoryError::NoSession(99))
+    ));
+}
+
+#[test]
+fn replay_equals_the_live_document_at_sampled_moments() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut history = History::open(&dir.path().join("h.db")).expect("open");
+    let id = history
+        .begin_session(&new_session(Side::Hub), 0)
+        .expect("session");
+    let mut recorder = SessionRecorder::new(history, id).expect("recorder");
+    let live_board = files::new_doc(10);
+    let live_work = files::new_doc(11);
+    let work = DocId::Workspace(ada().id);
+    let mut samples = Vec::new();
+    // Enough updates to cross several snapshots, two documents interleaved, with deletions.
+    let total = SNAPSHOT_EVERY as i64 * 3 + 17;
+    for step in 0..total {
+        let at = 1_000 + step * 10;
+        let (doc, live) = if step % 3 == 0 {
+            (DocId::Board, &live_board)
+        } else {
+            (work, &live_work)
+        };
+        let update = if step % 50 == 49 {
+            let before = live.transact().state_vector();
+            files::remove(live, "main.py", 0, 3);
+            live.transact().encode_state_as_update_v1(&before)
+        } else {
+            edit(live, "main.py", &format!("{}", step % 10))
+        };
+        recorder
+            .record(doc, Some(ada().id), at, &update)
+            .expect("record");
+        if step % 97 == 0 || step == total - 1 {
+            samples.push((at, state(&live_board), state(&live_work)));
+        }
+    }
+    let history = recorder.history();
+    for (at, board, workspace) in &samples {
+        let replayed = history
+            .state_at(id, DocId::Board, Some(*at))
+            .expect("board");
+        assert_eq!(&state(&replayed), board, "board at {at}");
+        let replayed = history.state_at(id, work, Some(*at)).expect("work");
+        assert_eq!(&state(&replayed), workspace, "workspace at {at}");
+    }
+    // Before anything happened: empty; the latest: the live document.
+    let before = history
+        .state_at(id, DocId::Board, Some(500))
+        .expect("before");
+    assert!(state(&before).is_empty());
+    let latest = history.state_at(id, work, None).expect("latest");
+    assert_eq!(state(&latest), state(&live_work));
+    assert_eq!(
+        history.documents(id).expect("docs"),
+        vec![DocId::Board, work]
+    );
+}
+
+#[test]
+fn a_reset_replica_replays_from_the_reset() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut history = History::open(&dir.path().join("h.db")).expect("open");
+    let id = history
+        .begin_session(&new_session(Side::Learner), 0)
+        .expect("session");
+    let mut recorder = SessionRecorder::new(history, id).expect("recorder");
+    let mine = files::new_doc(3);
+    let refused = edit(&mine, "main.py", "refused text");
+    recorder
+        .record(DocId::Board, Some(PeerId([1; 32])), 100, &refused)
+        .expect("record");
+    // Another document moves on meanwhile (ids advance).
+    let other = files::new_doc(4);
+    recorder
+        .record(
+            DocId::Workspace(PeerId([1; 32])),
+            None,
+            150,
+            &edit(&other, "a.py", "x"),
+        )
+        .expect("record");
+    let hubs = files::new_doc(5);
+    edit(&hubs, "main.py", "the hub's text");
+    let hub_state = hubs
+        .transact()
+        .encode_state_as_update_v1(&StateVector::default());
+    recorder
+        .record_reset(DocId::Board, 200, &hub_state)
+        .expect("reset");
+    let after = edit(&hubs, "main.py", "!");
+    recorder
+        .record(DocId::Board, None, 300, &after)
+        .expect("after");
+    let history = recorder.history();
+    let at = |ms| state(&history.state_at(id, DocId::Board, Some(ms)).expect("state"));
+    assert_eq!(at(150)["main.py"], "refused text");
+    assert_eq!(at(250)["main.py"], "the hub's text");
+    assert_eq!(at(300)["main.py"], "the hub's text!");
+}
+
+#[test]
+fn a_reopened_recorder_goes_on_from_the_recorded_state() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("h.db");
+    let live = files::new_doc(1);
+    let id = {
+        let mut history = History::open(&path).expect("open");
+        let id = history
+            .begin_session(&new_session(Side::Hub), 0)
+            .expect("session");
+        let mut recorder = SessionRecorder::new(history, id).expect("recorder");
+        for i in 0..(SNAPSHOT_EVERY + 3) {
+            let update = edit(&live, "main.py", &format!("{}", i % 10));
+            recorder
+                .record(DocId::Board, None, i as i64, &update)
+                .expect("record");
+        }
+        recorder.finish().expect("finish");
+        id
+    };
+    let mut history = History::open(&path).expect("reopen");
+    history.reopen_session(id, None).expect("reopen session");
+    assert_eq!(history.session(id).expect("info").ended_ms, None);
+    let recorder = SessionRecorder::new(history, id).expect("recorder again");
+    let states = recorder.states();
+    assert_eq!(states.len(), 1);
+    let restored = files::new_doc(2);
+    restored
+        .transact_mut()
+        .apply_update(yrs::updates::decoder::Decode::decode_v1(&states[0].1).expect("decode"))
+        .expect("apply");
+    assert_eq!(state(&restored), state(&live));
+}
+
+#[test]
+fn export_writes_folders_and_a_zip_and_skips_unsafe_paths() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut history = History::open(&dir.path().join("h.db")).expect("open");
+    let id = history
+        .begin_session(&new_session(Side::Hub), 0)
+        .expect("session");
+    history.joined(id, &ada(), 1).expect("joined");
+    let board = files::new_doc(1);
+    let work = files::new_doc(2);
+    let updates = vec![
+        (
+            DocId::Board,
+            None,
+            10,
+            edit(&board, "main.py", "print('board')\n"),
+        ),
+        (DocId::Board, None, 11, edit(&board, "../escape.py", "bad")),
+        (
+            DocId::Workspace(ada().id),
+            Some(ada().id),
+            12,
+            edit(&work, "src/app.js", "console.log(1)\n"),
+        ),
+    ];
+    history.append_updates(id, &updates).expect("append");
+    let out = dir.path().join("export");
+    let skipped = coderoom_history::export_folder(&history, id, None, &out).expect("export");
+    assert_eq!(skipped, vec!["../escape.py".to_owned()]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("board/main.py")).expect("board"),
+        "print('board')\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("workspace-Ada/src/app.js")).expect("work"),
+        "console.log(1)\n"
+    );
+    assert!(!dir.path().join("escape.py").exists());
+
+    let only = dir.path().join("ada");
+    coderoom_history::export_folder(&history, id, Some(DocId::Workspace(ada().id)), &only)
+        .expect("one learner");
+    assert!(only.join("workspace-Ada/src/app.js").exists());
+    assert!(!only.join("board").exists());
+
+    let zip_path = dir.path().join("class.zip");
+    coderoom_history::export_zip(&history, id, None, &zip_path).expect("zip");
+    let bytes = std::fs::read(&zip_path).expect("zip bytes");
+    assert_eq!(&bytes[..4], b"PK\x03\x04");
+    let listing = String::from_utf8_lossy(&bytes);
+    assert!(listing.contains("board/main.py"));
+    assert!(listing.contains("workspace-Ada/src/app.js"));
+    assert!(!listing.contains("escape"));
+}
+
+#[test]
+fn a_file_that_is_not_a_history_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("history.db");
+    let junk = b"this is my shopping list, not a database\n".repeat(100);
+    std::fs::write(&path, &junk).expect("write");
+    let error = History::open(&path).err().expect("refused");
+    assert!(matches!(error, HistoryError::Corrupt { .. }), "{error}");
+    assert!(error.to_string().contains("left as it is"), "{error}");
+    assert_eq!(std::fs::read(&path).expect("read"), junk);
+}
+
+#[test]
+fn a_damaged_history_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("history.db");
+    {
+        let mut history = History::open(&path).expect("open");
+        let id = history
+            .begin_session(&new_session(Side::Hub), 0)
+            .expect("session");
+        let doc = files::new_doc(1);
+        let updates: Vec<_> = (0..2_000)
+            .map(|i| (DocId::Board, None, i, edit(&doc, "main.py", "xyz")))
+            .collect();
+        history.append_updates(id, &updates).expect("append");
+    }
+    // Checkpointed into the main file by the close; now scribble over pages in the middle.
+    let mut bytes = std::fs::read(&path).expect("read");
+    assert!(bytes.len() > 40_000, "{}", bytes.len());
+    for byte in &mut bytes[8_192..40_000] {
+        *byte = 0x5a;
+    }
+    std::fs::write(&path, &bytes).expect("damage");
+    let error = History::open(&path).err().expect("refused");
+    assert!(matches!(error, HistoryError::Corrupt { .. }), "{error}");
+    assert_eq!(std::fs::read(&path).expect("read"), bytes);
+}
+
+#[test]
+fn a_history_from_a_newer_version_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("history.db");
+    drop(History::open(&path).expect("create"));
+    {
+        let conn = rusqlite::Connection::open(&path).expect("sqlite");
+        conn.pragma_update(None, "user_version", 99)
+            .expect("version");
+        conn.pragma_update(None, "journal_mode", "DELETE")
+            .expect("mode");
+    }
+    let before = std::fs::read(&path).expect("read");
+    let error = History::open(&path).err().expect("refused");
+    assert!(
+        matches!(error, HistoryError::Newer { found: 99, .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("newer"), "{error}");
+    assert_eq!(std::fs::read(&path).expect("read"), before);
+}
+
+#[test]
+fn another_programs_sqlite_file_is_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("history.db");
+    {
+        let conn = rusqlite::Connection::open(&path).expect("sqlite");
+        conn.execute_batch(
+            "CREATE TABLE recipes (name TEXT); INSERT INTO recipes VALUES ('soup');",
+        )
+        .expect("other");
+    }
+    let before = std::fs::read(&path).expect("read");
+    let error = History::open(&path).err().expect("refused");
+    assert!(error.to_string().contains("something else"), "{error}");
+    assert_eq!(std::fs::read(&path).expect("read"), before);
+}
+
+#[test]
+fn a_stored_update_that_does_not_decode_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut history = History::open(&dir.path().join("h.db")).expect("open");
+    let id = history
+        .begin_session(&new_session(Side::Hub), 0)
+        .expect("session");
+    history
+        .append_update(id, DocId::Board, None, 1, &[0xff, 0xff, 0xff, 0xff, 0x01])
+        .expect("append");
+    let error = history.state_at(id, DocId::Board, None).err().expect("bad");
+    assert!(matches!(error, HistoryError::BadUpdate { .. }), "{error}");
+}
