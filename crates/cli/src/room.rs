@@ -87,7 +87,7 @@ pub struct JoinArgs {
     /// Leave after this many seconds (after typing, if typing; default: until Ctrl-C).
     #[arg(long = "for", value_name = "SECONDS")]
     run_for: Option<u64>,
-    /// Type into the board (needs the pen) instead of the workspace.
+    /// Type into the board instead of the workspace, once the instructor gives this peer the pen.
     #[arg(long, requires = "type_file")]
     board: bool,
     /// Keep no local history of this session.
@@ -105,11 +105,16 @@ macro_rules! say {
     }};
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
+/// Runs `work` to its end on a fresh runtime.
+fn run_async<T>(work: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("starting the async runtime")
+        .context("starting the async runtime")?;
+    let result = runtime.block_on(work);
+    // A read of the terminal may still be blocked in its thread: exit without waiting for it.
+    runtime.shutdown_background();
+    result
 }
 
 fn identity() -> anyhow::Result<iroh::SecretKey> {
@@ -123,13 +128,17 @@ fn random<const N: usize>() -> [u8; N] {
     bytes
 }
 
-/// Waits for Ctrl-C, or `seconds` when given.
+/// Waits for Ctrl-C, or `seconds` when given (whichever comes first).
 async fn stop_signal(seconds: Option<u64>) {
-    match seconds {
-        Some(seconds) => tokio::time::sleep(Duration::from_secs(seconds)).await,
-        None => {
-            let _ = tokio::signal::ctrl_c().await;
+    let timer = async {
+        match seconds {
+            Some(seconds) => tokio::time::sleep(Duration::from_secs(seconds)).await,
+            None => std::future::pending().await,
         }
+    };
+    tokio::select! {
+        _ = timer => {}
+        _ = tokio::signal::ctrl_c() => {}
     }
 }
 
@@ -266,7 +275,7 @@ fn new_code() -> String {
 }
 
 pub fn host(args: HostArgs) -> anyhow::Result<ExitCode> {
-    runtime()?.block_on(async move {
+    run_async(async move {
         let secret = identity()?;
         let Hosting {
             settings,
@@ -419,7 +428,7 @@ async fn instructor_command(hub: &Hub, line: &str) -> Result<String, String> {
 }
 
 pub fn nearby(args: NearbyArgs) -> anyhow::Result<ExitCode> {
-    runtime()?.block_on(async move {
+    run_async(async move {
         let rooms = net::nearby_rooms(args.bind, Duration::from_secs(args.wait)).await?;
         if rooms.is_empty() {
             say!("no rooms found nearby (some Wi-Fi networks block the multicast this needs: ask for the ticket instead)");
@@ -433,17 +442,30 @@ pub fn nearby(args: NearbyArgs) -> anyhow::Result<ExitCode> {
 
 pub fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
     let ticket: Option<Ticket> = args.ticket.as_deref().map(str::parse).transpose()?;
-    runtime()?.block_on(async move {
+    run_async(async move {
         let secret = identity()?;
         let peer = match (&ticket, &args.code) {
             (Some(ticket), _) => {
-                Peer::join(secret, args.bind, ticket.hub.clone(), ticket.room, Credential::Secret(ticket.secret), args.name.clone(), args.colour.clone()).await?
+                Peer::join(
+                    secret,
+                    args.bind,
+                    ticket.hub.clone(),
+                    ticket.room,
+                    Credential::Secret(ticket.secret),
+                    args.name.clone(),
+                    args.colour.clone(),
+                )
+                .await?
             }
             (None, Some(code)) => {
                 let rooms = net::nearby_rooms(args.bind, Duration::from_secs(3)).await?;
                 let mut matching: Vec<_> = rooms
                     .into_iter()
-                    .filter(|room| args.hub.as_deref().is_none_or(|prefix| room.hub.to_string().starts_with(prefix)))
+                    .filter(|room| {
+                        args.hub
+                            .as_deref()
+                            .is_none_or(|prefix| room.hub.to_string().starts_with(prefix))
+                    })
                     .collect();
                 let room = match matching.len() {
                     0 => anyhow::bail!("no room found nearby: ask for the ticket (some networks block the multicast nearby rooms need)"),
@@ -454,14 +476,26 @@ pub fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
                     ),
                 };
                 say!("found: {} ({})", room.title, room.hub.fmt_short());
-                Peer::join_nearby(secret, args.bind, &room, code.clone(), args.name.clone(), args.colour.clone()).await?
+                Peer::join_nearby(
+                    secret,
+                    args.bind,
+                    &room,
+                    code.clone(),
+                    args.name.clone(),
+                    args.colour.clone(),
+                )
+                .await?
             }
             (None, None) => anyhow::bail!("give a ticket, or --code for a room nearby"),
         };
         let to_type = match &args.type_file {
             Some(path) => Some((
-                path.file_name().and_then(|n| n.to_str()).unwrap_or("main.py").to_owned(),
-                std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+                path.file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("main.py")
+                    .to_owned(),
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?,
             )),
             None => None,
         };
@@ -470,7 +504,9 @@ pub fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
         let mut learner_session: Option<SessionId> = None;
         let session = async {
             // Typing starts once joined; reports are printed as they come.
-            let mut typing: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>> = None;
+            let mut typing: Option<
+                std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>,
+            > = None;
             let mut typed_all = to_type.is_none();
             loop {
                 tokio::select! {
@@ -491,9 +527,9 @@ pub fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
                                     Err(error) => eprintln!("coderoom: no local history: {error:#}"),
                                 }
                             }
-                            if let (Some((name, text)), None) = (&to_type, &typing) {
-                                let doc = if args.board { DocId::Board } else { peer.workspace() };
-                                typing = Some(Box::pin(type_text(&peer, doc, name.clone(), text.clone(), args.rate)));
+                            // Typing into the board waits for the pen.
+                            if let (Some((name, text)), None, false) = (&to_type, &typing, args.board) {
+                                typing = Some(Box::pin(type_text(&peer, peer.workspace(), name.clone(), text.clone(), args.rate)));
                             }
                         }
                         Some(PeerReport::Disconnected(reason)) => {
@@ -509,7 +545,12 @@ pub fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
                         Some(PeerReport::Changed(doc)) => say!("changed: {}", doc_dir(doc)),
                         Some(PeerReport::EditRefused { doc, reason }) => say!("refused: {}: {reason}", doc_dir(doc)),
                         Some(PeerReport::Participants(list)) => say!("online: {}", list.iter().filter(|p| p.online).count()),
-                        Some(PeerReport::Pen(holder)) => say!("pen: {}", holder.map(|h| h.to_string()).unwrap_or_else(|| "instructor".into())),
+                        Some(PeerReport::Pen(holder)) => {
+                            say!("pen: {}", holder.map(|h| h.to_string()).unwrap_or_else(|| "instructor".into()));
+                            if let (Some((name, text)), None, true) = (&to_type, &typing, args.board && holder == Some(peer.id())) {
+                                typing = Some(Box::pin(type_text(&peer, DocId::Board, name.clone(), text.clone(), args.rate)));
+                            }
+                        }
                         Some(PeerReport::Follow { leader, binding }) => say!("follow: {leader:?} binding={binding}"),
                         Some(PeerReport::Presence(changes)) => {
                             for (_, state) in changes {

@@ -14,7 +14,9 @@ use coderoom_protocol::{
     Ticket, ALPN, FRAME_HEADER,
 };
 use iroh::address_lookup::UserData;
-use iroh::endpoint::{presets, Connection, PortmapperConfig, RecvStream, SendStream};
+use iroh::endpoint::{
+    presets, Connection, IdleTimeout, PortmapperConfig, QuicTransportConfig, RecvStream, SendStream,
+};
 use iroh::protocol::{AcceptError, ProtocolHandler, Router};
 use iroh::{Endpoint, EndpointAddr, RelayMode, SecretKey};
 use iroh_mdns_address_lookup::{DiscoveryEvent, MdnsAddressLookup};
@@ -82,6 +84,23 @@ const MDNS_SERVICE: &str = "coderoom";
 /// What a hub announces: `coderoom/1 <room id hex> <title>`.
 const ANNOUNCE_PREFIX: &str = "coderoom/1 ";
 
+/// How often an idle connection is pinged, and how long silence lasts before it counts as gone.
+/// A hub that was killed or lost its Wi-Fi is noticed within seconds (iroh's defaults of 5 s
+/// and 30 s left learners typing into a dead connection), and on a LAN a ping a second per
+/// learner costs nothing.
+const KEEP_ALIVE: Duration = Duration::from_secs(1);
+const GONE_AFTER: Duration = Duration::from_secs(5);
+
+fn transport() -> Result<QuicTransportConfig, RoomError> {
+    let idle = IdleTimeout::try_from(GONE_AFTER).map_err(network)?;
+    Ok(QuicTransportConfig::builder()
+        .keep_alive_interval(KEEP_ALIVE)
+        .max_idle_timeout(Some(idle))
+        .default_path_keep_alive_interval(KEEP_ALIVE)
+        .default_path_max_idle_timeout(GONE_AFTER)
+        .build())
+}
+
 async fn endpoint_with(
     secret: SecretKey,
     bind: SocketAddr,
@@ -93,7 +112,8 @@ async fn endpoint_with(
         .clear_ip_transports()
         .bind_addr(bind)
         .map_err(network)?
-        .secret_key(secret);
+        .secret_key(secret)
+        .transport_config(transport()?);
     if let Some((lookup, announce)) = mdns {
         builder = builder.address_lookup(lookup);
         if let Some(announce) = announce {

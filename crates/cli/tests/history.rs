@@ -1,0 +1,319 @@
+//! History through the command line, with real processes: a hub killed with SIGKILL during heavy
+//! typing loses nothing it had relayed, is hosted again from where it was with the same ticket,
+//! and a learner's offline edits merge; `sessions list|show|export` read it back, and a learner
+//! reads back its own history without the instructor.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+fn cli() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_coderoom-cli"))
+}
+
+/// A `host` process: its stdin for instructor commands and its stdout lines as they come.
+struct Host {
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::Receiver<String>,
+    ticket: String,
+    session: String,
+}
+
+impl Host {
+    fn start(data: &Path, extra: &[&str]) -> Host {
+        let mut child = cli()
+            .args(["host", "--bind", "127.0.0.1:0", "--no-lan"])
+            .args(extra)
+            .env("CODEROOM_DATA_DIR", data)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("host");
+        let stdin = child.stdin.take().expect("stdin");
+        let (sender, lines) = mpsc::channel();
+        let stdout = child.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut host = Host {
+            child,
+            stdin,
+            lines,
+            ticket: String::new(),
+            session: String::new(),
+        };
+        host.ticket = host.wait_for("ticket: ");
+        host.session = host.wait_for("session: ");
+        host
+    }
+
+    /// The rest of the first line starting with `prefix` (within 20 s).
+    fn wait_for(&mut self, prefix: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(rest) = line.strip_prefix(prefix) {
+                        return rest.to_owned();
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        panic!("the host never printed {prefix:?}");
+    }
+
+    /// Sends an instructor command until the host answers `ok:` (the person may not be in yet).
+    fn command_until_ok(&mut self, command: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            writeln!(self.stdin, "{command}").expect("command");
+            let answer = Instant::now() + Duration::from_millis(500);
+            while let Some(left) = answer.checked_duration_since(Instant::now()) {
+                match self.lines.recv_timeout(left) {
+                    Ok(line) if line.starts_with("ok: ") => return,
+                    Ok(line) if line.starts_with("? ") => break,
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("the host never accepted {command:?}");
+    }
+}
+
+fn interrupt(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+/// Waits for `child` to exit (within `seconds`), killing it and failing if it does not.
+fn exits_within(child: &mut Child, seconds: u64, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not exit within {seconds} s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn join(data: &Path, ticket: &str, name: &str, extra: &[&str]) -> Child {
+    cli()
+        .args(["join", ticket, "--name", name, "--bind", "127.0.0.1:0"])
+        .args(extra)
+        .env("CODEROOM_DATA_DIR", data)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("join")
+}
+
+fn sessions(data: &Path, args: &[&str]) -> String {
+    let output = cli()
+        .arg("sessions")
+        .args(args)
+        .env("CODEROOM_DATA_DIR", data)
+        .output()
+        .expect("sessions");
+    assert!(
+        output.status.success(),
+        "sessions {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The file `name` from the folder under `dir` whose name starts with `folder` and that has
+/// it ("" when none has).
+fn exported(dir: &Path, folder: &str, name: &str) -> String {
+    std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with(folder))
+        .find_map(|e| std::fs::read_to_string(e.path().join(name)).ok())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_killed_hub_loses_nothing_it_relayed_and_is_hosted_again_where_it_was() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = |name: &str| dir.path().join(name);
+    let ada_text: String = (0..120).map(|i| format!("print({i})\n")).collect();
+    let bea_text: String = (0..400).map(|i| format!("x = {i}\n")).collect();
+    std::fs::write(path("ada.py"), &ada_text).expect("ada");
+    std::fs::write(path("bea.py"), &bea_text).expect("bea");
+
+    let mut host = Host::start(&path("hub-data"), &[]);
+    let ticket = host.ticket.clone();
+    let session = host.session.clone();
+    // Watch reads the board: what it holds was relayed, so the hub had committed it.
+    let mut watch = join(
+        &path("watch-data"),
+        &ticket,
+        "Watch",
+        &["--dump", path("watch").to_str().expect("path")],
+    );
+    // Ada types into her workspace, and goes on while the hub is down.
+    let mut ada = join(
+        &path("ada-data"),
+        &ticket,
+        "Ada",
+        &[
+            "--type",
+            path("ada.py").to_str().expect("path"),
+            "--rate",
+            "120",
+            "--for",
+            "2",
+        ],
+    );
+    // Bea types at the board with the pen, fast.
+    let mut bea = join(
+        &path("bea-data"),
+        &ticket,
+        "Bea",
+        &[
+            "--type",
+            path("bea.py").to_str().expect("path"),
+            "--board",
+            "--rate",
+            "300",
+        ],
+    );
+    host.command_until_ok("pen Bea");
+    std::thread::sleep(Duration::from_millis(2_500));
+
+    // SIGKILL mid-typing; Watch stops at once and writes what it had received.
+    host.child.kill().expect("kill -9");
+    exits_within(&mut host.child, 10, "the killed host");
+    interrupt(&watch);
+    assert!(exits_within(&mut watch, 10, "Watch after Ctrl-C").success());
+    let _ = bea.kill();
+    let _ = bea.wait();
+    let seen = exported(&path("watch"), "board", "bea.py");
+    assert!(seen.len() > 100, "Watch saw only {:?}", seen);
+
+    let export = path("after-crash");
+    sessions(
+        &path("hub-data"),
+        &["export", &session, export.to_str().expect("path")],
+    );
+    let kept = exported(&export, "board", "bea.py");
+    assert!(
+        kept.starts_with(&seen),
+        "relayed before the crash but not in history:\nseen {} chars, kept {} chars",
+        seen.len(),
+        kept.len()
+    );
+
+    // Hosted again: the same ticket (same room, secret and port), from where it was.
+    std::thread::sleep(Duration::from_millis(800));
+    let mut again = Host::start(
+        &path("hub-data"),
+        &[
+            "--resume",
+            &session,
+            "--dump",
+            path("hub").to_str().expect("path"),
+        ],
+    );
+    assert_eq!(again.ticket, ticket, "the ticket changed on resume");
+    assert_eq!(again.session, session);
+
+    // Ada reconnects by herself; what she typed while the hub was down merges.
+    assert!(exits_within(&mut ada, 60, "Ada typing").success());
+    interrupt(&again.child);
+    assert!(exits_within(&mut again.child, 10, "the resumed host after Ctrl-C").success());
+    drop(again.stdin);
+    assert_eq!(exported(&path("hub"), "workspace-", "ada.py"), ada_text);
+
+    // The history has it all too, and says who was there.
+    let export = path("final");
+    sessions(
+        &path("hub-data"),
+        &[
+            "export",
+            &session,
+            export.to_str().expect("path"),
+            "--learner",
+            "Ada",
+        ],
+    );
+    assert_eq!(exported(&export, "workspace-Ada", "ada.py"), ada_text);
+    let listed = sessions(&path("hub-data"), &["list"]);
+    assert!(listed.contains("hosted"), "{listed}");
+    assert!(listed.contains("Ada") && listed.contains("Bea"), "{listed}");
+    assert!(listed.contains("Python"), "{listed}");
+    let shown = sessions(&path("hub-data"), &["show", &session]);
+    assert!(shown.contains("participant: Ada"), "{shown}");
+    assert!(shown.contains("ada.py"), "{shown}");
+
+    // Ada's own history, without the instructor: her workspace as she typed it.
+    let listed = sessions(&path("ada-data"), &["list"]);
+    assert!(listed.contains("joined"), "{listed}");
+    let own_id = listed
+        .split_whitespace()
+        .next()
+        .expect("a session id")
+        .to_owned();
+    let zip = path("ada.zip");
+    sessions(
+        &path("ada-data"),
+        &["export", &own_id, zip.to_str().expect("path"), "--zip"],
+    );
+    assert!(std::fs::metadata(&zip).expect("zip").len() > 100);
+    let mine = path("ada-own");
+    sessions(
+        &path("ada-data"),
+        &["export", &own_id, mine.to_str().expect("path")],
+    );
+    assert_eq!(exported(&mine, "workspace-", "ada.py"), ada_text);
+}
+
+#[test]
+fn sessions_on_a_damaged_or_newer_database_say_so_and_leave_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("history.sqlite3"), b"not sqlite at all").expect("junk");
+    for args in [
+        vec!["sessions", "list"],
+        vec!["host", "--bind", "127.0.0.1:0", "--for", "1"],
+    ] {
+        let output = cli()
+            .args(&args)
+            .env("CODEROOM_DATA_DIR", dir.path())
+            .output()
+            .expect("run");
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("left as it is"), "{args:?}: {stderr}");
+    }
+    assert_eq!(
+        std::fs::read(dir.path().join("history.sqlite3")).expect("still there"),
+        b"not sqlite at all"
+    );
+    let output = cli()
+        .args(["sessions", "show", "42"])
+        .env(
+            "CODEROOM_DATA_DIR",
+            tempfile::tempdir().expect("empty").path(),
+        )
+        .output()
+        .expect("run");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no session 42"));
+}
