@@ -16,7 +16,7 @@ use coderoom_protocol::{DocId, JoinSecret, PeerId, RoomId};
 use coderoom_room::files;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use yrs::{Doc, ReadTxn, Transact};
+use yrs::Doc;
 
 const PROGRAM: &str = "def area(width, height):\n    total = width * height\n    if total > 100:\n        print(f\"big {total}\")\n    return total\n\nfor n in range(10):\n    print(area(n, n + 1))\n";
 
@@ -39,18 +39,24 @@ impl Typist {
         }
     }
 
+    /// The update one keystroke makes, captured as the room captures a learner's edit (only
+    /// what this transaction inserted and deleted).
     fn keystroke(&mut self) -> Vec<u8> {
-        let before = self.doc.transact().state_vector();
         let len = files::len(&self.doc, &self.path);
-        if len > 0 && self.rng.random_ratio(1, 10) {
-            files::remove(&self.doc, &self.path, len - 1, 1);
-        } else {
-            let chars: Vec<char> = PROGRAM.chars().collect();
-            let key = chars[self.at % chars.len()];
+        let backspace = len > 0 && self.rng.random_ratio(1, 10);
+        let key = PROGRAM.chars().nth(self.at % PROGRAM.len()).unwrap_or(' ');
+        if !backspace {
             self.at += 1;
-            files::insert(&self.doc, &self.path, len, &key.to_string());
         }
-        self.doc.transact().encode_state_as_update_v1(&before)
+        let path = self.path.clone();
+        files::capture_edit(&self.doc, |doc| {
+            if backspace {
+                files::remove(doc, &path, len - 1, 1);
+            } else {
+                files::insert(doc, &path, len, &key.to_string());
+            }
+        })
+        .unwrap_or_default()
     }
 }
 

@@ -1,6 +1,6 @@
 //! The database: opening it safely, and reading and writing each kind of record.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use coderoom_protocol::{DocId, JoinSecret, Participant, PeerId, Role, RoomId};
@@ -183,6 +183,69 @@ pub(crate) fn language_of(path: &str) -> Option<&'static str> {
 pub struct History {
     conn: Connection,
     path: PathBuf,
+    /// The latest update time of each session written to: times never run backwards within a
+    /// session (a clock stepped back by NTP would otherwise make "the state at a moment" skip
+    /// updates), so a moment is a prefix of the log and replay stops at the first later update.
+    latest_at: HashMap<i64, i64>,
+    interned: Interned,
+}
+
+/// Row ids of documents and peers already written, so an update costs one insert.
+#[derive(Default)]
+struct Interned {
+    documents: HashMap<(i64, DocId), i64>,
+    peers: HashMap<PeerId, i64>,
+}
+
+impl Interned {
+    fn document(&mut self, conn: &Connection, session: SessionId, doc: DocId) -> Result<i64> {
+        if let Some(id) = self.documents.get(&(session.0, doc)) {
+            return Ok(*id);
+        }
+        let key = doc_key(doc);
+        conn.prepare_cached("INSERT OR IGNORE INTO documents (session, key) VALUES (?1, ?2)")?
+            .execute(params![session.0, key])?;
+        let id = document_row(conn, session, doc)?.unwrap_or_default();
+        self.documents.insert((session.0, doc), id);
+        Ok(id)
+    }
+
+    fn peer(&mut self, conn: &Connection, peer: Option<PeerId>) -> Result<Option<i64>> {
+        let Some(peer) = peer else {
+            return Ok(None);
+        };
+        if let Some(id) = self.peers.get(&peer) {
+            return Ok(Some(*id));
+        }
+        conn.prepare_cached("INSERT OR IGNORE INTO peers (peer) VALUES (?1)")?
+            .execute([peer.0.to_vec()])?;
+        let id = conn
+            .prepare_cached("SELECT id FROM peers WHERE peer = ?1")?
+            .query_row([peer.0.to_vec()], |row| row.get(0))?;
+        self.peers.insert(peer, id);
+        Ok(Some(id))
+    }
+}
+
+/// The row of `doc` in `session`, if anything was ever written to it.
+fn document_row(conn: &Connection, session: SessionId, doc: DocId) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached("SELECT id FROM documents WHERE session = ?1 AND key = ?2")?
+        .query_row(params![session.0, doc_key(doc)], |row| row.get(0))
+        .optional()?)
+}
+
+/// The session's latest update time (`i64::MIN` before its first update).
+fn latest_at(conn: &Connection, known: &HashMap<i64, i64>, id: SessionId) -> Result<i64> {
+    match known.get(&id.0) {
+        Some(latest) => Ok(*latest),
+        None => Ok(conn.query_row(
+            "SELECT coalesce(max(u.at_ms), ?2) FROM updates u JOIN documents d ON u.doc = d.id
+             WHERE d.session = ?1",
+            params![id.0, i64::MIN],
+            |row| row.get(0),
+        )?),
+    }
 }
 
 impl History {
@@ -252,6 +315,8 @@ impl History {
         let mut history = Self {
             conn,
             path: path.to_owned(),
+            latest_at: HashMap::new(),
+            interned: Interned::default(),
         };
         history.migrate(version)?;
         Ok(history)
@@ -337,8 +402,10 @@ impl History {
         let mut statement = self.conn.prepare(
             "SELECT id, room, title, side, me, secret, code, address, started_ms, ended_ms,
                     languages,
-                    (SELECT count(*) FROM updates u WHERE u.session = s.id),
-                    (SELECT max(at_ms) FROM updates u WHERE u.session = s.id)
+                    (SELECT count(*) FROM updates u JOIN documents d ON u.doc = d.id
+                     WHERE d.session = s.id),
+                    (SELECT max(u.at_ms) FROM updates u JOIN documents d ON u.doc = d.id
+                     WHERE d.session = s.id)
              FROM sessions s ORDER BY started_ms DESC, id DESC",
         )?;
         let rows = statement.query_map([], |row| {
@@ -446,7 +513,12 @@ impl History {
         at_ms: i64,
         bytes: &[u8],
     ) -> Result<i64> {
-        insert_update(&self.conn, id, &doc_key(doc), author, at_ms, bytes)
+        let at_ms = at_ms.max(latest_at(&self.conn, &self.latest_at, id)?);
+        let doc = self.interned.document(&self.conn, id, doc)?;
+        let author = self.interned.peer(&self.conn, author)?;
+        let row = insert_update(&self.conn, doc, author, at_ms, bytes)?;
+        self.latest_at.insert(id.0, at_ms);
+        Ok(row)
     }
 
     /// Appends many updates in one transaction; returns their ids.
@@ -456,19 +528,29 @@ impl History {
         updates: &[(DocId, Option<PeerId>, i64, Vec<u8>)],
     ) -> Result<Vec<i64>> {
         let txn = self.conn.transaction()?;
-        let mut ids = Vec::with_capacity(updates.len());
-        for (doc, author, at_ms, bytes) in updates {
-            ids.push(insert_update(
-                &txn,
-                id,
-                &doc_key(*doc),
-                *author,
-                *at_ms,
-                bytes,
-            )?);
+        let written = (|| {
+            let mut ids = Vec::with_capacity(updates.len());
+            let mut latest = latest_at(&txn, &self.latest_at, id)?;
+            for (doc, author, at_ms, bytes) in updates {
+                latest = latest.max(*at_ms);
+                let doc = self.interned.document(&txn, id, *doc)?;
+                let author = self.interned.peer(&txn, *author)?;
+                ids.push(insert_update(&txn, doc, author, latest, bytes)?);
+            }
+            Ok((ids, latest))
+        })();
+        let committed = written.and_then(|written| Ok(txn.commit().map(|()| written)?));
+        match committed {
+            Ok((ids, latest)) => {
+                self.latest_at.insert(id.0, latest);
+                Ok(ids)
+            }
+            Err(error) => {
+                // Rows made in the rolled-back transaction are gone: forget their ids.
+                self.interned = Interned::default();
+                Err(error)
+            }
         }
-        txn.commit()?;
-        Ok(ids)
     }
 
     /// Stores the state of `doc` after update `upto` (a reset: a state that replaces all
@@ -482,12 +564,13 @@ impl History {
         state: &[u8],
         reset: bool,
     ) -> Result<()> {
+        let doc = self.interned.document(&self.conn, id, doc)?;
         self.conn
             .prepare_cached(
-                "INSERT OR REPLACE INTO snapshots (session, doc, upto, at_ms, reset, state)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT OR REPLACE INTO snapshots (doc, upto, at_ms, reset, state)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
-            .execute(params![id.0, doc_key(doc), upto, at_ms, reset, state])?;
+            .execute(params![doc, upto, at_ms, reset, state])?;
         Ok(())
     }
 
@@ -502,10 +585,9 @@ impl History {
 
     /// The documents a session has history for.
     pub fn documents(&self, id: SessionId) -> Result<Vec<DocId>> {
-        let mut statement = self.conn.prepare(
-            "SELECT DISTINCT doc FROM updates WHERE session = ?1
-             UNION SELECT DISTINCT doc FROM snapshots WHERE session = ?1",
-        )?;
+        let mut statement = self
+            .conn
+            .prepare("SELECT key FROM documents WHERE session = ?1")?;
         let keys = statement
             .query_map([id.0], |row| row.get::<_, String>(0))?
             .collect::<std::result::Result<Vec<_>, _>>()?;
@@ -517,7 +599,8 @@ impl History {
     /// First and last update times of a session (the time slider's ends), and how many.
     pub fn span(&self, id: SessionId) -> Result<Option<(i64, i64, u64)>> {
         let (first, last, count): (Option<i64>, Option<i64>, i64) = self.conn.query_row(
-            "SELECT min(at_ms), max(at_ms), count(*) FROM updates WHERE session = ?1",
+            "SELECT min(u.at_ms), max(u.at_ms), count(*) FROM updates u
+             JOIN documents d ON u.doc = d.id WHERE d.session = ?1",
             [id.0],
             |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
         )?;
@@ -529,18 +612,18 @@ impl History {
     pub fn state_at(&self, id: SessionId, doc: DocId, at_ms: Option<i64>) -> Result<Doc> {
         let key = doc_key(doc);
         let moment = at_ms.unwrap_or(i64::MAX);
+        let replayed = coderoom_room::files::new_doc(1);
+        let Some(row) = document_row(&self.conn, id, doc)? else {
+            return Ok(replayed);
+        };
         let snapshot: Option<(i64, Vec<u8>)> = self
             .conn
             .prepare_cached(
-                "SELECT upto, state FROM snapshots
-                 WHERE session = ?1 AND doc = ?2 AND at_ms <= ?3
+                "SELECT upto, state FROM snapshots WHERE doc = ?1 AND at_ms <= ?2
                  ORDER BY upto DESC, reset DESC LIMIT 1",
             )?
-            .query_row(params![id.0, key, moment], |row| {
-                Ok((row.get(0)?, row.get(1)?))
-            })
+            .query_row(params![row, moment], |row| Ok((row.get(0)?, row.get(1)?)))
             .optional()?;
-        let replayed = coderoom_room::files::new_doc(1);
         let bad = |detail: String| HistoryError::BadUpdate {
             session: id.0,
             doc: key.clone(),
@@ -554,16 +637,19 @@ impl History {
             None => 0,
         };
         let mut statement = self.conn.prepare_cached(
-            "SELECT bytes FROM updates
-             WHERE session = ?1 AND doc = ?2 AND id > ?3 AND at_ms <= ?4 ORDER BY id",
+            "SELECT at_ms, bytes FROM updates WHERE doc = ?1 AND id > ?2 ORDER BY id",
         )?;
-        let mut rows = statement.query(params![id.0, key, from, moment])?;
+        let mut rows = statement.query(params![row, from])?;
         // Applied in one transaction: yrs integrates a run of updates far faster that way.
         {
             use yrs::Transact;
             let mut txn = replayed.transact_mut();
             while let Some(row) = rows.next()? {
-                let bytes: Vec<u8> = row.get(0)?;
+                let at: i64 = row.get(0)?;
+                if at > moment {
+                    break;
+                }
+                let bytes: Vec<u8> = row.get(1)?;
                 let update = decode(&bytes).map_err(bad)?;
                 txn.apply_update(update)
                     .map_err(|error| bad(error.to_string()))?;
@@ -683,24 +769,16 @@ impl History {
     }
 }
 
+/// One update row, by its document's and author's row ids.
 fn insert_update(
     conn: &Connection,
-    id: SessionId,
-    doc: &str,
-    author: Option<PeerId>,
+    doc: i64,
+    author: Option<i64>,
     at_ms: i64,
     bytes: &[u8],
 ) -> Result<i64> {
-    conn.prepare_cached(
-        "INSERT INTO updates (session, doc, author, at_ms, bytes) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![
-        id.0,
-        doc,
-        author.map(|a| a.0.to_vec()),
-        at_ms,
-        bytes
-    ])?;
+    conn.prepare_cached("INSERT INTO updates (doc, author, at_ms, bytes) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![doc, author, at_ms, bytes])?;
     Ok(conn.last_insert_rowid())
 }
 

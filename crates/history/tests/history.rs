@@ -172,6 +172,33 @@ fn replay_equals_the_live_document_at_sampled_moments() {
 }
 
 #[test]
+fn a_clock_stepped_back_never_reorders_the_session() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut history = History::open(&dir.path().join("h.db")).expect("open");
+    let id = history
+        .begin_session(&new_session(Side::Hub), 0)
+        .expect("session");
+    let live = files::new_doc(10);
+    // The third update's clock reads earlier than the second's (NTP stepped it back).
+    for (at, text) in [(1_000, "a"), (2_000, "b"), (1_500, "c"), (3_000, "d")] {
+        let update = edit(&live, "main.py", text);
+        history
+            .append_update(id, DocId::Board, None, at, &update)
+            .expect("append");
+    }
+    let text_at = |at: i64| {
+        let doc = history
+            .state_at(id, DocId::Board, Some(at))
+            .expect("replay");
+        state(&doc).get("main.py").cloned().unwrap_or_default()
+    };
+    assert_eq!(text_at(1_600), "a");
+    assert_eq!(text_at(2_000), "abc");
+    assert_eq!(text_at(3_000), "abcd");
+    assert_eq!(history.span(id).expect("span"), Some((1_000, 3_000, 4)));
+}
+
+#[test]
 fn a_reset_replica_replays_from_the_reset() {
     let dir = tempfile::tempdir().expect("dir");
     let mut history = History::open(&dir.path().join("h.db")).expect("open");

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use yrs::{Doc, GetString, Map, MapRef, OffsetKind, Options, Text, TextRef, Transact, WriteTxn};
 
+pub use crate::core::sync::capture_edit;
+
 const FILES: &str = "files";
 
 /// A document as Coderoom makes them: text offsets in UTF-16 units (as Monaco and yjs count),

@@ -72,7 +72,7 @@ pub(crate) fn would_change(doc: &Doc, bytes: &[u8]) -> Result<bool, RoomError> {
 }
 
 /// Runs `edit` on `doc` and returns the update it made (inserts and deletions), if any.
-pub(crate) fn capture_edit(doc: &Doc, edit: impl FnOnce(&Doc)) -> Option<Vec<u8>> {
+pub fn capture_edit(doc: &Doc, edit: impl FnOnce(&Doc)) -> Option<Vec<u8>> {
     let captured = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = std::sync::Arc::clone(&captured);
     let observing = doc
