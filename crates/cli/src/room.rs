@@ -1,6 +1,7 @@
 //! `host` and `join`: a room from a terminal, for tests, benchmarks, classroom simulations and
 //! machines without a screen.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -8,7 +9,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use coderoom_history::{NewSession, SessionId, SessionRecorder, Side};
-use coderoom_protocol::{Control, Credential, DocId, JoinSecret, RoomId, Ticket};
+use coderoom_protocol::{
+    Control, Credential, DocId, JoinSecret, RoomId, RunReport, RunStep, Ticket,
+};
 use coderoom_room::net::{self, Hub, HubReport, Peer, PeerReport};
 use coderoom_room::{files, HubCore, RoomSettings};
 
@@ -22,7 +25,7 @@ pub struct HostArgs {
     bind: SocketAddr,
     /// Ask the instructor (this terminal) to approve each newcomer: type `approve NAME`.
     /// Other commands on stdin: deny, remove, lock, unlock, pen NAME|off, observer NAME,
-    /// learner NAME, lecture on|off, who.
+    /// learner NAME, lecture on|off, who, say TEXT (chat).
     #[arg(long)]
     approve: bool,
     /// Files to put on the board at the start.
@@ -93,6 +96,13 @@ pub struct JoinArgs {
     /// Keep no local history of this session.
     #[arg(long)]
     no_history: bool,
+    /// Write this in the room's chat once joined.
+    #[arg(long, value_name = "TEXT")]
+    say: Option<String>,
+    /// Run this file of the workspace once joined (after typing, if typing): it runs here, and
+    /// its output is shown in the room and kept in the session's history.
+    #[arg(long, value_name = "FILE_NAME")]
+    run: Option<String>,
 }
 
 /// Prints a line; a closed stdout (`host | head`) must not take the room down with it.
@@ -331,6 +341,11 @@ pub fn host(args: HostArgs) -> anyhow::Result<ExitCode> {
                     HubReport::HistoryFailed(reason) => {
                         eprintln!("coderoom: history is not being saved: {reason}")
                     }
+                    HubReport::Chat(line) => say!("chat: {}: {}", line.name, line.text),
+                    HubReport::Run(report) => {
+                        let names = hub.participants().await;
+                        print_run(&report, &names);
+                    }
                 }
             }
         };
@@ -399,6 +414,11 @@ async fn instructor_command(hub: &Hub, line: &str) -> Result<String, String> {
         }
     };
     let control = match (verb, rest) {
+        ("say", "") => return Err("say what? (`say TEXT`)".into()),
+        ("say", text) => {
+            hub.say(text).await;
+            return Ok("said".into());
+        }
         ("who", _) => {
             let list: Vec<String> = hub
                 .participants()
@@ -508,6 +528,9 @@ pub fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
                 std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>,
             > = None;
             let mut typed_all = to_type.is_none();
+            let mut said = args.say.clone();
+            let mut to_run = args.run.clone();
+            let mut people: Vec<coderoom_protocol::Participant> = Vec::new();
             loop {
                 tokio::select! {
                     report = peer.next_report() => match report {
@@ -531,7 +554,19 @@ pub fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
                             if let (Some((name, text)), None, false) = (&to_type, &typing, args.board) {
                                 typing = Some(Box::pin(type_text(&peer, peer.workspace(), name.clone(), text.clone(), args.rate)));
                             }
+                            if let Some(text) = said.take() {
+                                if let Err(error) = peer.say(&text).await {
+                                    eprintln!("coderoom: {error}");
+                                }
+                            }
+                            if to_type.is_none() {
+                                if let Some(file) = to_run.take() {
+                                    run_in_room(&peer, &file).await;
+                                }
+                            }
                         }
+                        Some(PeerReport::Chat(line)) => say!("chat: {}: {}", line.name, line.text),
+                        Some(PeerReport::Run(report)) => print_run(&report, &people),
                         Some(PeerReport::Disconnected(reason)) => {
                             say!("disconnected: {reason}");
                             last_disconnect = Some(reason);
@@ -544,7 +579,10 @@ pub fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
                         Some(PeerReport::HistoryFailed(reason)) => eprintln!("coderoom: local history is not being saved: {reason}"),
                         Some(PeerReport::Changed(doc)) => say!("changed: {}", doc_dir(doc)),
                         Some(PeerReport::EditRefused { doc, reason }) => say!("refused: {}: {reason}", doc_dir(doc)),
-                        Some(PeerReport::Participants(list)) => say!("online: {}", list.iter().filter(|p| p.online).count()),
+                        Some(PeerReport::Participants(list)) => {
+                            say!("online: {}", list.iter().filter(|p| p.online).count());
+                            people = list;
+                        }
                         Some(PeerReport::Pen(holder)) => {
                             say!("pen: {}", holder.map(|h| h.to_string()).unwrap_or_else(|| "instructor".into()));
                             if let (Some((name, text)), None, true) = (&to_type, &typing, args.board && holder == Some(peer.id())) {
@@ -564,6 +602,9 @@ pub fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
                     _ = async { match typing.as_mut() { Some(t) => t.await, None => std::future::pending().await } }, if !typed_all => {
                         typed_all = true;
                         say!("typed: done");
+                        if let Some(file) = to_run.take() {
+                            run_in_room(&peer, &file).await;
+                        }
                         if let Some(seconds) = args.run_for {
                             tokio::time::sleep(Duration::from_secs(seconds)).await;
                             return;
@@ -592,6 +633,111 @@ pub fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
             None => Ok(ExitCode::SUCCESS),
         }
     })
+}
+
+/// Prints a step of someone's run: `run: Ada: main.py (python)`, their output as `Ada| line`,
+/// and `run: Ada: exited with 0 …`.
+fn print_run(report: &RunReport, people: &[coderoom_protocol::Participant]) {
+    let name = people
+        .iter()
+        .find(|p| p.id == report.by)
+        .map_or_else(|| report.by.to_string(), |p| p.name.clone());
+    match &report.step {
+        RunStep::Started { path, runtime, .. } => say!("run: {name}: {path} ({runtime})"),
+        RunStep::Output { text, .. } => {
+            for line in text.lines() {
+                say!("{name}| {line}");
+            }
+        }
+        RunStep::Ended { outcome, .. } => say!("run: {name}: {outcome}"),
+    }
+}
+
+/// Runs `file` of this learner's workspace here, in the sandbox, printing its output and
+/// reporting each step to the room (and to the learner's own history).
+async fn run_in_room(peer: &Peer, file: &str) {
+    let run_id = rand::random::<u64>() >> 12;
+    let files = peer.files(peer.workspace()).await.unwrap_or_default();
+    let started = match start_workspace_run(&files, file) {
+        Ok(started) => started,
+        Err(error) => {
+            eprintln!("coderoom: cannot run {file}: {error:#}");
+            return;
+        }
+    };
+    let (mut handle, language, limits) = started;
+    peer.report_run(
+        run_id,
+        RunStep::Started {
+            doc: peer.workspace(),
+            path: file.to_owned(),
+            runtime: language,
+            files_hash: files_hash(&files),
+        },
+    )
+    .await;
+    while let Some(event) = handle.next_event().await {
+        let step = match event {
+            coderoom_runner::RunEvent::Output { stream, text, .. } => {
+                let stderr = stream == coderoom_runner::Stream::Stderr;
+                say!("{}", text.trim_end_matches('\n'));
+                RunStep::Output { stderr, text }
+            }
+            coderoom_runner::RunEvent::Notice { text } => RunStep::Output {
+                stderr: true,
+                text: format!("coderoom: {text}\n"),
+            },
+            coderoom_runner::RunEvent::Started { .. } => continue,
+            coderoom_runner::RunEvent::Finished(outcome) => {
+                let summary = format!("{} ({})", outcome.summary(&limits), outcome.runtime);
+                say!("run: {summary}");
+                RunStep::Ended {
+                    outcome: summary,
+                    wall_ms: outcome.wall_ms,
+                    cpu_ms: Some(outcome.cpu_ms),
+                    peak_kib: Some(outcome.peak_memory_bytes / 1024),
+                }
+            }
+        };
+        peer.report_run(run_id, step).await;
+    }
+}
+
+type StartedRun = (coderoom_runner::RunHandle, String, coderoom_runner::Limits);
+
+fn start_workspace_run(files: &BTreeMap<String, String>, file: &str) -> anyhow::Result<StartedRun> {
+    if !files.contains_key(file) {
+        anyhow::bail!("the workspace has no file {file:?}");
+    }
+    let language = coderoom_runner::language_for_path(file)
+        .with_context(|| format!("cannot tell the language of {file}"))?;
+    let limits = coderoom_runner::Limits::default();
+    let sources = files
+        .iter()
+        .map(|(path, text)| coderoom_runner::SourceFile {
+            path: path.clone(),
+            text: text.clone(),
+        })
+        .collect();
+    let handle = crate::run::runner()?.start(coderoom_runner::RunRequest {
+        language: language.clone(),
+        files: sources,
+        main: Some(file.to_owned()),
+        limits,
+    })?;
+    Ok((handle, language, limits))
+}
+
+/// The files a run saw, as one hash (paths and texts, in order).
+fn files_hash(files: &BTreeMap<String, String>) -> String {
+    let mut hasher = blake3::Hasher::new();
+    for (path, text) in files {
+        for part in [path.as_bytes(), text.as_bytes()] {
+            hasher.update(&(part.len() as u64).to_le_bytes());
+            hasher.update(part);
+        }
+    }
+    hasher.finalize().to_hex()[..16].to_owned()
 }
 
 /// Starts this learner's own history of the room it joined.

@@ -32,7 +32,7 @@ pub struct RunArgs {
     json: bool,
 }
 
-fn runner() -> anyhow::Result<Runner> {
+pub(crate) fn runner() -> anyhow::Result<Runner> {
     let data = coderoom_paths::DataDir::resolve()?;
     Ok(Runner::new(data.runs_dir())?)
 }

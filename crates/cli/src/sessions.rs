@@ -160,15 +160,24 @@ pub fn sessions(command: SessionsCommand) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
+            let participants = history.participants(id)?;
             for run in history.runs(id)? {
+                let by = match run.author {
+                    Some(author) => participants
+                        .iter()
+                        .find(|p| p.peer == author)
+                        .map_or_else(|| author.to_string(), |p| p.name.clone()),
+                    None => "instructor".into(),
+                };
                 println!(
-                    "run: {} {} at {}: {} ({} ms)",
-                    run.runtime,
+                    "run: {by} {} at {}: {}",
                     run.path,
                     local_time(run.started_ms),
                     run.outcome,
-                    run.wall_ms
                 );
+                for line in run.output.lines() {
+                    println!("  | {line}");
+                }
             }
             for message in history.chat(id)? {
                 println!(

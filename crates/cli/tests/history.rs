@@ -317,3 +317,51 @@ fn sessions_on_a_damaged_or_newer_database_say_so_and_leave_it() {
         .expect("run");
     assert!(String::from_utf8_lossy(&output.stderr).contains("no session 42"));
 }
+
+#[test]
+fn runs_and_chat_reach_the_room_and_both_histories() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = |name: &str| dir.path().join(name);
+    std::fs::write(path("hello.py"), "print('hello from the sandbox')\n").expect("hello");
+    let mut host = Host::start(&path("hub-data"), &[]);
+    let mut ada = join(
+        &path("ada-data"),
+        &host.ticket.clone(),
+        "Ada",
+        &[
+            "--type",
+            path("hello.py").to_str().expect("path"),
+            "--rate",
+            "400",
+            "--run",
+            "hello.py",
+            "--say",
+            "done!",
+            "--for",
+            "4",
+        ],
+    );
+    host.wait_for("chat: Ada: done!");
+    assert_eq!(host.wait_for("run: Ada: "), "hello.py (python)");
+    assert_eq!(host.wait_for("Ada| "), "hello from the sandbox");
+    let ended = host.wait_for("run: Ada: ");
+    assert!(ended.starts_with("exited with 0"), "{ended}");
+    host.command_until_ok("say well done");
+    assert!(exits_within(&mut ada, 30, "Ada").success());
+    interrupt(&host.child);
+    assert!(exits_within(&mut host.child, 10, "the host after Ctrl-C").success());
+
+    // The hub's history and Ada's own both have the run with its output, and the chat.
+    let shown = sessions(&path("hub-data"), &["show", &host.session]);
+    assert!(shown.contains("run: Ada hello.py"), "{shown}");
+    assert!(shown.contains("  | hello from the sandbox"), "{shown}");
+    assert!(shown.contains("Ada: done!"), "{shown}");
+    assert!(shown.contains(": well done"), "{shown}");
+    let listed = sessions(&path("ada-data"), &["list"]);
+    let own_id = listed.split_whitespace().next().expect("a session id");
+    let own = sessions(&path("ada-data"), &["show", own_id]);
+    assert!(own.contains("hello.py"), "{own}");
+    assert!(own.contains("  | hello from the sandbox"), "{own}");
+    assert!(own.contains("Ada: done!"), "{own}");
+    assert!(own.contains(": well done"), "{own}");
+}

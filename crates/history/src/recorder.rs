@@ -4,11 +4,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use coderoom_protocol::{DocId, Participant, PeerId};
+use coderoom_protocol::{ChatLine, DocId, Participant, PeerId, RunReport, RunStep};
 use coderoom_room::{Journal, JournalError};
 use yrs::{Doc, ReadTxn, StateVector, Transact};
 
-use crate::store::{apply, language_of, History, SessionId};
+use crate::store::{apply, language_of, ChatRecord, History, RunRecord, SessionId};
 use crate::{now_ms, HistoryError};
 
 /// Updates of one document between snapshots.
@@ -25,6 +25,8 @@ pub struct SessionRecorder {
     session: SessionId,
     mirrors: BTreeMap<DocId, Mirror>,
     languages: BTreeSet<String>,
+    /// Runs going on: what they have printed so far, written when they end.
+    runs: BTreeMap<(PeerId, u64), RunRecord>,
 }
 
 impl SessionRecorder {
@@ -35,6 +37,7 @@ impl SessionRecorder {
             session,
             mirrors: BTreeMap::new(),
             languages: BTreeSet::new(),
+            runs: BTreeMap::new(),
         };
         recorder.languages = recorder
             .history
@@ -141,6 +144,10 @@ impl SessionRecorder {
 
     /// Ends the session: a last snapshot of each document changed since the previous one.
     pub fn finish(mut self) -> Result<(), HistoryError> {
+        let going: Vec<_> = self.runs.keys().copied().collect();
+        for run in going {
+            self.end_run(run, "the session ended before the run did".into(), None)?;
+        }
         let at = now_ms();
         let upto = self.history.last_update_id()?;
         let docs: Vec<DocId> = self.mirrors.keys().copied().collect();
@@ -186,5 +193,114 @@ impl Journal for SessionRecorder {
 
     fn left(&mut self, who: PeerId) {
         let _ = self.history.left(self.session, who, now_ms());
+    }
+
+    fn chat(&mut self, line: &ChatLine) -> Result<(), JournalError> {
+        let record = ChatRecord {
+            author: line.from,
+            name: line.name.clone(),
+            at_ms: now_ms(),
+            text: line.text.clone(),
+        };
+        self.history
+            .record_chat(self.session, &record)
+            .map(|_| ())
+            .map_err(|error| error.to_string())
+    }
+
+    fn run(&mut self, report: &RunReport) -> Result<(), JournalError> {
+        let key = (report.by, report.run);
+        match &report.step {
+            RunStep::Started {
+                doc,
+                path,
+                runtime,
+                files_hash,
+            } => {
+                if self.runs.len() >= MAX_RUNS_GOING {
+                    // Runs whose end never came (their runner went away): keep what they said.
+                    let stale: Vec<_> = self.runs.keys().copied().collect();
+                    for key in stale {
+                        self.end_run(key, "no end was reported".into(), None)
+                            .map_err(|error| error.to_string())?;
+                    }
+                }
+                self.runs.insert(
+                    key,
+                    RunRecord {
+                        author: Some(report.by),
+                        doc: Some(*doc),
+                        path: path.clone(),
+                        runtime: runtime.clone(),
+                        files_hash: files_hash.clone(),
+                        output: String::new(),
+                        outcome: String::new(),
+                        started_ms: now_ms(),
+                        wall_ms: 0,
+                        cpu_ms: None,
+                        peak_kib: None,
+                    },
+                );
+                Ok(())
+            }
+            RunStep::Output { text, .. } => {
+                if let Some(run) = self.runs.get_mut(&key) {
+                    keep_output(&mut run.output, text);
+                }
+                Ok(())
+            }
+            RunStep::Ended {
+                outcome,
+                wall_ms,
+                cpu_ms,
+                peak_kib,
+            } => self
+                .end_run(key, outcome.clone(), Some((*wall_ms, *cpu_ms, *peak_kib)))
+                .map_err(|error| error.to_string()),
+        }
+    }
+}
+
+/// Runs started and not yet ended that a recorder keeps in memory; past this, the oldest are
+/// written as they stand.
+const MAX_RUNS_GOING: usize = 64;
+
+/// The most output kept per run (the runner caps what a program may print at the same size).
+pub const MAX_RUN_OUTPUT_KEPT: usize = 1024 * 1024;
+
+fn keep_output(output: &mut String, text: &str) {
+    let room = MAX_RUN_OUTPUT_KEPT.saturating_sub(output.len());
+    if text.len() <= room {
+        output.push_str(text);
+        return;
+    }
+    let mut cut = room;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    output.push_str(&text[..cut]);
+}
+
+impl SessionRecorder {
+    fn end_run(
+        &mut self,
+        key: (PeerId, u64),
+        outcome: String,
+        timings: Option<(u64, Option<u64>, Option<u64>)>,
+    ) -> Result<(), HistoryError> {
+        let Some(mut run) = self.runs.remove(&key) else {
+            return Ok(());
+        };
+        run.outcome = outcome;
+        let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        match timings {
+            Some((wall, cpu, peak)) => {
+                run.wall_ms = clamp(wall);
+                run.cpu_ms = cpu.map(clamp);
+                run.peak_kib = peak.map(clamp);
+            }
+            None => run.wall_ms = now_ms().saturating_sub(run.started_ms),
+        }
+        self.history.record_run(self.session, &run).map(|_| ())
     }
 }

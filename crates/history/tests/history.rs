@@ -417,6 +417,93 @@ fn a_stored_update_that_does_not_decode_is_a_clear_error() {
     history
         .append_update(id, DocId::Board, None, 1, &[0xff, 0xff, 0xff, 0xff, 0x01])
         .expect("append");
-    let error = history.state_at(id, DocId::Board, None).err().expect("bad");
+    let error = history.state_at(id, DocId::Board, None).expect_err("bad");
     assert!(matches!(error, HistoryError::BadUpdate { .. }), "{error}");
+}
+
+#[test]
+fn runs_and_chat_from_the_room_are_recorded_even_when_a_run_never_ends() {
+    use coderoom_protocol::{ChatLine, RunReport, RunStep};
+    use coderoom_room::Journal;
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("h.db");
+    let mut history = History::open(&path).expect("open");
+    let id = history
+        .begin_session(&new_session(Side::Hub), 0)
+        .expect("session");
+    let mut recorder = SessionRecorder::new(history, id).expect("recorder");
+    let step = |run: u64, step: RunStep| RunReport {
+        by: ada().id,
+        run,
+        step,
+    };
+    let started = RunStep::Started {
+        doc: DocId::Workspace(ada().id),
+        path: "main.py".into(),
+        runtime: "python".into(),
+        files_hash: "abc".into(),
+    };
+    for run in [1, 2] {
+        recorder.run(&step(run, started.clone())).expect("started");
+        recorder
+            .run(&step(
+                run,
+                RunStep::Output {
+                    stderr: false,
+                    text: format!("run {run}\n"),
+                },
+            ))
+            .expect("output");
+    }
+    // A huge output is kept up to the cap, cut on a character boundary.
+    let flood = "é".repeat(600_000);
+    recorder
+        .run(&step(
+            1,
+            RunStep::Output {
+                stderr: false,
+                text: flood,
+            },
+        ))
+        .expect("flood");
+    recorder
+        .run(&step(
+            1,
+            RunStep::Ended {
+                outcome: "exited with 0".into(),
+                wall_ms: 40,
+                cpu_ms: Some(30),
+                peak_kib: Some(9000),
+            },
+        ))
+        .expect("ended");
+    recorder
+        .chat(&ChatLine {
+            from: ada().id,
+            name: "Ada".into(),
+            text: "done!".into(),
+        })
+        .expect("chat");
+    recorder.finish().expect("finish");
+
+    let history = History::open(&path).expect("reopen");
+    let runs = history.runs(id).expect("runs");
+    assert_eq!(runs.len(), 2);
+    let first = runs
+        .iter()
+        .find(|r| r.outcome == "exited with 0")
+        .expect("ended run");
+    assert!(first.output.starts_with("run 1\né"));
+    assert!(first.output.len() <= 1024 * 1024);
+    assert_eq!((first.wall_ms, first.cpu_ms), (40, Some(30)));
+    let unfinished = runs
+        .iter()
+        .find(|r| r.output == "run 2\n")
+        .expect("second run");
+    assert!(
+        unfinished.outcome.contains("ended before"),
+        "{}",
+        unfinished.outcome
+    );
+    assert_eq!(history.chat(id).expect("chat")[0].text, "done!");
 }

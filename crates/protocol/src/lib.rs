@@ -8,8 +8,8 @@ mod ticket;
 
 pub use frame::{decode, encode, frame_length, FRAME_HEADER, MAX_FRAME};
 pub use message::{
-    Control, Credential, DocId, JoinSecret, Message, Notice, Participant, PeerId, Refusal, Role,
-    RoomId,
+    ChatLine, Control, Credential, DocId, JoinSecret, Message, Notice, Participant, PeerId,
+    Refusal, Role, RoomId, RunReport, RunStep,
 };
 pub use ticket::Ticket;
 
@@ -17,10 +17,19 @@ pub use ticket::Ticket;
 pub const ALPN: &[u8] = b"coderoom/1";
 
 /// Sent in `Hello`; a hub refuses other versions with a readable reason.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The largest yrs update the hub will decode (a learner's whole workspace fits many times).
 pub const MAX_UPDATE: usize = 2 * 1024 * 1024;
+
+/// The longest chat message, in characters.
+pub const MAX_CHAT_CHARS: usize = 2_000;
+
+/// The most text one `RunStep::Output` may carry, in bytes (runners send output in chunks).
+pub const MAX_RUN_OUTPUT: usize = 64 * 1024;
+
+/// Runs one participant may have going at once (a hub remembers which document each is from).
+pub const MAX_OPEN_RUNS: usize = 8;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ProtocolError {

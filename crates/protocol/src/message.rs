@@ -181,4 +181,49 @@ pub enum Message {
     },
     Control(Control),
     Notice(Notice),
+    /// A chat message: from a peer only `text` counts; the hub fills in who sent it and relays
+    /// it to everyone in the room (the sender too).
+    Chat(ChatLine),
+    /// A step of a program run on a participant's own machine: the hub records it and relays
+    /// it to whoever may read the document it ran from.
+    Run(RunReport),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatLine {
+    pub from: PeerId,
+    pub name: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunReport {
+    /// Who ran it (filled in by the hub).
+    pub by: PeerId,
+    /// The runner's number for this run, unique per participant while it runs.
+    pub run: u64,
+    pub step: RunStep,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RunStep {
+    Started {
+        doc: DocId,
+        path: String,
+        /// The runtime and its version, e.g. "python3 3.11.2".
+        runtime: String,
+        /// A hash of the files the run saw.
+        files_hash: String,
+    },
+    Output {
+        stderr: bool,
+        text: String,
+    },
+    Ended {
+        /// How it ended, in words ("exited with 0", "killed: out of memory", ...).
+        outcome: String,
+        wall_ms: u64,
+        cpu_ms: Option<u64>,
+        peak_kib: Option<u64>,
+    },
 }

@@ -1,7 +1,7 @@
 //! Where a room's history goes: the hub writes each accepted update here before relaying it, and
 //! a learner writes what its replicas take in. `coderoom-history` keeps it in SQLite.
 
-use coderoom_protocol::{DocId, Participant, PeerId};
+use coderoom_protocol::{ChatLine, DocId, Participant, PeerId, RunReport};
 
 /// A failed write, worded for the instructor.
 pub type JournalError = String;
@@ -26,4 +26,14 @@ pub trait Journal: Send {
 
     /// Someone's connection ended (hub side).
     fn left(&mut self, _who: PeerId) {}
+
+    /// A chat message, as relayed.
+    fn chat(&mut self, _line: &ChatLine) -> Result<(), JournalError> {
+        Ok(())
+    }
+
+    /// A step of a run (a learner's own, or one relayed by the hub).
+    fn run(&mut self, _report: &RunReport) -> Result<(), JournalError> {
+        Ok(())
+    }
 }

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use coderoom_protocol::{
-    decode, encode, frame_length, Control, Credential, DocId, Message, PeerId, Refusal, Role,
-    Ticket, ALPN, FRAME_HEADER,
+    decode, encode, frame_length, ChatLine, Control, Credential, DocId, Message, PeerId, Refusal,
+    Role, RunReport, RunStep, Ticket, ALPN, FRAME_HEADER,
 };
 use iroh::address_lookup::UserData;
 use iroh::endpoint::{
@@ -301,6 +301,10 @@ pub enum HubReport {
     },
     /// Writing history failed (the room goes on; what is in memory is not lost until it stops).
     HistoryFailed(String),
+    /// A chat message, as relayed to everyone.
+    Chat(ChatLine),
+    /// A step of someone's run.
+    Run(RunReport),
 }
 
 /// The hub's state, shared by its connections: each one hands its frames to the core under a
@@ -368,18 +372,14 @@ impl HubState {
                     doc,
                     author,
                     update,
-                } => {
-                    if let Some(journal) = self.journal.as_mut() {
-                        let written = journal.update(doc, Some(author), &update);
-                        match (written, self.journal_failing) {
-                            (Ok(()), _) => self.journal_failing = false,
-                            (Err(reason), false) => {
-                                self.journal_failing = true;
-                                let _ = self.reports.send(HubReport::HistoryFailed(reason));
-                            }
-                            (Err(_), true) => {}
-                        }
-                    }
+                } => self.journal(|journal| journal.update(doc, Some(author), &update)),
+                HubAction::Chat(line) => {
+                    self.journal(|journal| journal.chat(&line));
+                    let _ = self.reports.send(HubReport::Chat(line));
+                }
+                HubAction::Run(report) => {
+                    self.journal(|journal| journal.run(&report));
+                    let _ = self.reports.send(HubReport::Run(report));
                 }
                 HubAction::Joined(participant) => {
                     if let Some(journal) = self.journal.as_mut() {
@@ -398,6 +398,23 @@ impl HubState {
                     let _ = self.reports.send(HubReport::JoinRequest(participant));
                 }
             }
+        }
+    }
+}
+
+impl HubState {
+    /// Writes to history, if kept; a failure is reported once until writes work again.
+    fn journal(&mut self, write: impl FnOnce(&mut dyn Journal) -> Result<(), JournalError>) {
+        let Some(journal) = self.journal.as_mut() else {
+            return;
+        };
+        match (write(journal.as_mut()), self.journal_failing) {
+            (Ok(()), _) => self.journal_failing = false,
+            (Err(reason), false) => {
+                self.journal_failing = true;
+                let _ = self.reports.send(HubReport::HistoryFailed(reason));
+            }
+            (Err(_), true) => {}
         }
     }
 }
@@ -555,6 +572,11 @@ impl Hub {
         lock(&self.shared).handle(HubEvent::Instructor(control));
     }
 
+    /// The instructor writes in the room's chat.
+    pub async fn say(&self, text: &str) {
+        lock(&self.shared).handle(HubEvent::InstructorSays(text.to_owned()));
+    }
+
     /// The instructor edits a document (usually the board).
     pub async fn edit(&self, doc: DocId, edit: impl FnOnce(&Doc) + Send + 'static) {
         let mut hub = lock(&self.shared);
@@ -618,6 +640,10 @@ pub enum PeerReport {
     Refused(String),
     /// Writing this learner's own history failed.
     HistoryFailed(String),
+    /// A chat message, as the hub relayed it (this peer's own too).
+    Chat(ChatLine),
+    /// A step of someone else's run.
+    Run(RunReport),
     Follow {
         leader: Option<PeerId>,
         binding: bool,
@@ -665,15 +691,22 @@ impl PeerState {
                 }
                 PeerAction::Applied { doc, update, mine } => {
                     let author = mine.then(|| self.core.me());
-                    if let Some(journal) = self.journal.as_mut() {
-                        if let Err(reason) = journal.update(doc, author, &update) {
-                            PeerReport::HistoryFailed(reason)
-                        } else {
-                            continue;
-                        }
-                    } else {
-                        continue;
+                    match self.journal(|journal| journal.update(doc, author, &update)) {
+                        Some(failed) => failed,
+                        None => continue,
                     }
+                }
+                PeerAction::Chat(line) => {
+                    if let Some(failed) = self.journal(|journal| journal.chat(&line)) {
+                        let _ = self.reports.send(failed);
+                    }
+                    PeerReport::Chat(line)
+                }
+                PeerAction::Run(report) => {
+                    if let Some(failed) = self.journal(|journal| journal.run(&report)) {
+                        let _ = self.reports.send(failed);
+                    }
+                    PeerReport::Run(report)
                 }
                 PeerAction::Reset(doc) => {
                     let state = self.core.doc(doc).map(|d| {
@@ -703,6 +736,17 @@ impl PeerState {
             };
             let _ = self.reports.send(report);
         }
+    }
+}
+
+impl PeerState {
+    /// Writes to this learner's history, if kept; the report to make when that failed.
+    fn journal(
+        &mut self,
+        write: impl FnOnce(&mut dyn Journal) -> Result<(), JournalError>,
+    ) -> Option<PeerReport> {
+        let journal = self.journal.as_mut()?;
+        write(journal.as_mut()).err().map(PeerReport::HistoryFailed)
     }
 }
 
@@ -815,6 +859,39 @@ impl Peer {
         let clock = self.presence_clock.fetch_add(1, Ordering::Relaxed) as u32;
         let payload = crate::presence::encode(self.presence_client, clock, Some(presence));
         self.send(Message::Awareness { payload }).await;
+    }
+
+    /// Writes `text` in the room's chat (it comes back as a `PeerReport::Chat` once relayed).
+    pub async fn say(&self, text: &str) -> Result<(), RoomError> {
+        let message = Message::Chat(ChatLine {
+            from: self.me,
+            name: String::new(),
+            text: text.to_owned(),
+        });
+        let peer = lock_peer(&self.shared);
+        match (&peer.outbox, peer.joined) {
+            (Some(outbox), true) if outbox.push(message, None) => Ok(()),
+            _ => Err(RoomError::Network(
+                "not connected to the hub: the message was not sent".into(),
+            )),
+        }
+    }
+
+    /// A step of a run of this peer's: kept in its own history, and sent to the hub (which
+    /// records it and shows it to the document's readers) when connected.
+    pub async fn report_run(&self, run: u64, step: RunStep) {
+        let report = RunReport {
+            by: self.me,
+            run,
+            step,
+        };
+        let mut peer = lock_peer(&self.shared);
+        if let Some(failed) = peer.journal(|journal| journal.run(&report)) {
+            let _ = peer.reports.send(failed);
+        }
+        if let (Some(outbox), true) = (&peer.outbox, peer.joined) {
+            outbox.push(Message::Run(report), None);
+        }
     }
 
     /// Sends a raw message (for tests of the hub's defences).

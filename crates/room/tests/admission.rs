@@ -496,3 +496,143 @@ fn the_pen_opens_the_board_and_lecture_mode_reaches_everyone() {
     );
     assert_eq!(pair.hub_text(DocId::Workspace(peer(2))), "mine ");
 }
+
+#[test]
+fn chat_and_runs_are_stamped_by_the_hub_and_reach_only_who_may_read() {
+    use coderoom_protocol::{ChatLine, RunReport, RunStep, MAX_CHAT_CHARS, MAX_RUN_OUTPUT};
+    let mut hub = hub();
+    let ada = peer(1);
+    let bea = peer(2);
+    assert!(welcomed(
+        &connect(
+            &mut hub,
+            1,
+            ada,
+            hello(Credential::Secret(SECRET), "Ada"),
+            0
+        ),
+        1
+    ));
+    assert!(welcomed(
+        &connect(
+            &mut hub,
+            2,
+            bea,
+            hello(Credential::Secret(SECRET), "Bea"),
+            0
+        ),
+        2
+    ));
+    let frame = |hub: &mut HubCore, conn: u64, message: Message| {
+        hub.handle(10, HubEvent::Frame { conn, message })
+    };
+
+    // Chat: the hub says who wrote it (whatever the sender claimed), to everyone, sender too.
+    let forged = Message::Chat(ChatLine {
+        from: bea,
+        name: "Teacher".into(),
+        text: "  hi all ".into(),
+    });
+    let actions = frame(&mut hub, 1, forged);
+    let stamped = ChatLine {
+        from: ada,
+        name: "Ada".into(),
+        text: "hi all".into(),
+    };
+    assert!(actions.contains(&HubAction::Chat(stamped.clone())));
+    for conn in [1, 2] {
+        assert_eq!(
+            sent_to(&actions, conn),
+            vec![Message::Chat(stamped.clone())]
+        );
+    }
+    let said = hub.handle(20, HubEvent::InstructorSays("welcome".into()));
+    assert!(said
+        .iter()
+        .any(|a| matches!(a, HubAction::Chat(line) if line.name == "Teacher")));
+    let long = Message::Chat(ChatLine {
+        from: ada,
+        name: String::new(),
+        text: "x".repeat(MAX_CHAT_CHARS + 1),
+    });
+    let actions = frame(&mut hub, 2, long);
+    assert!(
+        closed(&actions, 2),
+        "an over-long chat message closes its sender"
+    );
+    assert!(!actions.iter().any(|a| matches!(a, HubAction::Chat(_))));
+
+    // Runs: Ada's run from her workspace is recorded and shown to no other learner.
+    let run = |step: RunStep| {
+        Message::Run(RunReport {
+            by: bea,
+            run: 7,
+            step,
+        })
+    };
+    let started = run(RunStep::Started {
+        doc: DocId::Workspace(ada),
+        path: "main.py".into(),
+        runtime: "python".into(),
+        files_hash: "abc".into(),
+    });
+    let actions = frame(&mut hub, 1, started);
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        HubAction::Run(RunReport { by, run: 7, .. }) if *by == ada
+    )));
+    assert!(sent_to(&actions, 2).is_empty());
+    let output = run(RunStep::Output {
+        stderr: false,
+        text: "hello\n".into(),
+    });
+    assert!(frame(&mut hub, 1, output)
+        .iter()
+        .any(|a| matches!(a, HubAction::Run(_))));
+    let flood = run(RunStep::Output {
+        stderr: false,
+        text: "x".repeat(MAX_RUN_OUTPUT + 1),
+    });
+    assert!(closed(&frame(&mut hub, 1, flood), 1));
+
+    // Reconnected Ada may not run from a workspace she cannot read, nor end runs never started.
+    assert!(welcomed(
+        &connect(
+            &mut hub,
+            3,
+            ada,
+            hello(Credential::Secret(SECRET), "Ada"),
+            30
+        ),
+        3
+    ));
+    let others = run(RunStep::Started {
+        doc: DocId::Workspace(bea),
+        path: "main.py".into(),
+        runtime: "python".into(),
+        files_hash: "abc".into(),
+    });
+    assert!(closed(&frame(&mut hub, 3, others), 3));
+    assert!(welcomed(
+        &connect(
+            &mut hub,
+            4,
+            ada,
+            hello(Credential::Secret(SECRET), "Ada"),
+            40
+        ),
+        4
+    ));
+    let stray = Message::Run(RunReport {
+        by: ada,
+        run: 99,
+        step: RunStep::Ended {
+            outcome: "exited with 0".into(),
+            wall_ms: 1,
+            cpu_ms: None,
+            peak_kib: None,
+        },
+    });
+    let actions = frame(&mut hub, 4, stray);
+    assert!(actions.is_empty(), "{actions:?}");
+}

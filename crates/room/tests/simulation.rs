@@ -116,7 +116,9 @@ impl Sim {
                 HubAction::Changed(_)
                 | HubAction::JoinRequest(_)
                 | HubAction::Joined(_)
-                | HubAction::Left(_) => {}
+                | HubAction::Left(_)
+                | HubAction::Chat(_)
+                | HubAction::Run(_) => {}
             }
         }
     }

@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 
 use coderoom_protocol::{
-    Control, Credential, DocId, JoinSecret, Message, Notice, Participant, PeerId, Refusal, Role,
-    RoomId, PROTOCOL_VERSION,
+    ChatLine, Control, Credential, DocId, JoinSecret, Message, Notice, Participant, PeerId,
+    Refusal, Role, RoomId, RunReport, RunStep, MAX_CHAT_CHARS, MAX_OPEN_RUNS, MAX_RUN_OUTPUT,
+    PROTOCOL_VERSION,
 };
 use yrs::sync::SyncMessage;
 use yrs::Doc;
@@ -50,6 +51,8 @@ pub enum HubEvent {
     },
     /// The instructor acts from the hub's own window.
     Instructor(Control),
+    /// The instructor writes in the chat from the hub's own window.
+    InstructorSays(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -76,6 +79,10 @@ pub enum HubAction {
     Joined(Participant),
     /// A participant's connection ended.
     Left(PeerId),
+    /// A chat message, as relayed (history keeps it).
+    Chat(ChatLine),
+    /// A step of someone's run, as relayed (history keeps the run).
+    Run(RunReport),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +124,8 @@ pub struct HubCore {
     presence_clients: BTreeMap<ConnId, BTreeMap<u64, u32>>,
     /// Wrong-code counts per peer: (count, window start ms).
     code_failures: BTreeMap<PeerId, (u32, u64)>,
+    /// Runs going on, and the document each runs from (their output goes to its readers).
+    runs: BTreeMap<(PeerId, u64), DocId>,
     client_ids: u64,
 }
 
@@ -136,6 +145,7 @@ impl HubCore {
             resyncing: std::collections::BTreeSet::new(),
             presence_clients: BTreeMap::new(),
             code_failures: BTreeMap::new(),
+            runs: BTreeMap::new(),
             client_ids: client_id_seed.wrapping_add(1),
         }
     }
@@ -296,8 +306,91 @@ impl HubCore {
             }
             HubEvent::Frame { conn, message } => self.frame(now_ms, conn, message, &mut out),
             HubEvent::Instructor(control) => self.instructor(control, &mut out),
+            HubEvent::InstructorSays(text) => {
+                let _ = self.chat(self.settings.instructor, &text, &mut out);
+            }
         }
         out
+    }
+
+    fn name_of(&self, peer: PeerId) -> String {
+        if peer == self.settings.instructor {
+            return self.settings.instructor_name.clone();
+        }
+        self.members
+            .get(&peer)
+            .map(|m| m.name.clone())
+            .unwrap_or_default()
+    }
+
+    /// Relays `text` from `from` to everyone; an over-long message is an error for the sender.
+    fn chat(&mut self, from: PeerId, text: &str, out: &mut Vec<HubAction>) -> Result<(), String> {
+        let text = text.trim();
+        if text.chars().count() > MAX_CHAT_CHARS {
+            return Err(format!(
+                "a chat message of over {MAX_CHAT_CHARS} characters"
+            ));
+        }
+        if text.is_empty() {
+            return Ok(());
+        }
+        let line = ChatLine {
+            from,
+            name: self.name_of(from),
+            text: text.to_owned(),
+        };
+        out.push(HubAction::Chat(line.clone()));
+        self.broadcast(&Message::Chat(line), out);
+        Ok(())
+    }
+
+    /// Records and relays a step of `by`'s run to the readers of the document it runs from.
+    fn run(
+        &mut self,
+        conn: ConnId,
+        by: PeerId,
+        run: u64,
+        step: RunStep,
+        out: &mut Vec<HubAction>,
+    ) -> Result<(), String> {
+        let doc = match &step {
+            RunStep::Started { doc, .. } => {
+                if !self.may_read(by, *doc) {
+                    return Err("a run from a document you may not read".into());
+                }
+                let open = self.runs.keys().filter(|(peer, _)| *peer == by).count();
+                if open >= MAX_OPEN_RUNS && !self.runs.contains_key(&(by, run)) {
+                    return Err(format!("more than {MAX_OPEN_RUNS} runs at once"));
+                }
+                self.runs.insert((by, run), *doc);
+                *doc
+            }
+            RunStep::Output { text, .. } => {
+                if text.len() > MAX_RUN_OUTPUT {
+                    return Err(format!("run output of over {MAX_RUN_OUTPUT} bytes at once"));
+                }
+                // Steps of a run this hub never saw start (it restarted meanwhile) are dropped.
+                match self.runs.get(&(by, run)) {
+                    Some(doc) => *doc,
+                    None => return Ok(()),
+                }
+            }
+            RunStep::Ended { .. } => match self.runs.remove(&(by, run)) {
+                Some(doc) => doc,
+                None => return Ok(()),
+            },
+        };
+        let report = RunReport { by, run, step };
+        out.push(HubAction::Run(report.clone()));
+        for (other, peer) in self.joined_conns() {
+            if other != conn && self.may_read(peer, doc) {
+                out.push(HubAction::Send {
+                    conn: other,
+                    message: Message::Run(report.clone()),
+                });
+            }
+        }
+        Ok(())
     }
 
     fn violation(&mut self, conn: ConnId, reason: String, out: &mut Vec<HubAction>) {
@@ -378,6 +471,16 @@ impl HubCore {
                             "only the instructor controls the room".into(),
                         )),
                     });
+                }
+            }
+            (Stage::Joined, Message::Chat(line)) => {
+                if let Err(reason) = self.chat(peer, &line.text, out) {
+                    self.violation(conn, reason, out);
+                }
+            }
+            (Stage::Joined, Message::Run(report)) => {
+                if let Err(reason) = self.run(conn, peer, report.run, report.step, out) {
+                    self.violation(conn, reason, out);
                 }
             }
             (Stage::Joined, other) => self.violation(
@@ -785,6 +888,8 @@ fn message_kind(message: &Message) -> &'static str {
         Message::Awareness { .. } => "Awareness",
         Message::Control(_) => "Control",
         Message::Notice(_) => "Notice",
+        Message::Chat(_) => "Chat",
+        Message::Run(_) => "Run",
     }
 }
 

@@ -58,6 +58,10 @@ pub enum PeerAction {
     },
     /// A replica was started again (from the hub's state): history starts it again too.
     Reset(DocId),
+    /// A chat message, as the hub relayed it.
+    Chat(coderoom_protocol::ChatLine),
+    /// A step of someone's run (from a document this peer reads).
+    Run(coderoom_protocol::RunReport),
 }
 
 pub struct PeerCore {
@@ -300,6 +304,8 @@ impl PeerCore {
                 out.push(PeerAction::Follow { leader, binding })
             }
             Message::Control(_) => {}
+            Message::Chat(line) => out.push(PeerAction::Chat(line)),
+            Message::Run(report) => out.push(PeerAction::Run(report)),
             Message::Hello { .. } => out.push(PeerAction::Disconnect("the hub sent Hello".into())),
         }
     }
