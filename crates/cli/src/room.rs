@@ -189,6 +189,8 @@ struct Hosting {
     settings: RoomSettings,
     bind: SocketAddr,
     states: Vec<(DocId, Vec<u8>)>,
+    /// Who was in the resumed session, and whether they were removed.
+    members: Vec<(coderoom_protocol::Participant, bool)>,
     recorder: Option<SessionRecorder>,
 }
 
@@ -232,12 +234,14 @@ fn room_to_host(args: &HostArgs, secret: &iroh::SecretKey) -> anyhow::Result<Hos
             instructor_name: "Instructor".into(),
         };
         history.reopen_session(id, Some(&bind.to_string()))?;
+        let members = history.members(id)?;
         let recorder = SessionRecorder::new(history, id)?;
         let states = recorder.states();
         return Ok(Hosting {
             settings,
             bind,
             states,
+            members,
             recorder: Some(recorder),
         });
     }
@@ -255,6 +259,7 @@ fn room_to_host(args: &HostArgs, secret: &iroh::SecretKey) -> anyhow::Result<Hos
             settings,
             bind,
             states: Vec::new(),
+            members: Vec::new(),
             recorder: None,
         });
     }
@@ -276,6 +281,7 @@ fn room_to_host(args: &HostArgs, secret: &iroh::SecretKey) -> anyhow::Result<Hos
         settings,
         bind,
         states: Vec::new(),
+        members: Vec::new(),
         recorder,
     })
 }
@@ -291,12 +297,14 @@ pub fn host(args: HostArgs) -> anyhow::Result<ExitCode> {
             settings,
             bind,
             states,
+            members,
             recorder,
         } = room_to_host(&args, &secret)?;
         let code = settings.code.clone();
         let title = settings.title.clone();
         let session = recorder.as_ref().map(|r| r.session());
-        let core = HubCore::restore(settings, rand::random::<u64>() >> 12, states)?;
+        let mut core = HubCore::restore(settings, rand::random::<u64>() >> 12, states)?;
+        core.restore_members(members);
         let journal = recorder.map(|r| Box::new(r) as net::BoxedJournal);
         let hub = if args.no_lan || bind.ip().is_loopback() {
             Hub::start(secret, bind, core, journal).await?

@@ -365,3 +365,44 @@ fn runs_and_chat_reach_the_room_and_both_histories() {
     assert!(own.contains("Ada: done!"), "{own}");
     assert!(own.contains(": well done"), "{own}");
 }
+
+#[test]
+fn a_resumed_room_keeps_roles_and_keeps_out_whoever_was_removed() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = |name: &str| dir.path().join(name);
+    let mut host = Host::start(&path("hub-data"), &[]);
+    let ticket = host.ticket.clone();
+    let mut ada = join(&path("ada-data"), &ticket, "Ada", &[]);
+    let mut bea = join(&path("bea-data"), &ticket, "Bea", &[]);
+    host.command_until_ok("observer Ada");
+    host.command_until_ok("remove Bea");
+    assert_eq!(
+        exits_within(&mut bea, 10, "removed Bea").code(),
+        Some(1),
+        "a removed learner stops"
+    );
+    interrupt(&host.child);
+    assert!(exits_within(&mut host.child, 10, "the host").success());
+    let _ = ada.kill();
+    let _ = ada.wait();
+
+    let mut again = Host::start(&path("hub-data"), &["--resume", &host.session]);
+    assert_eq!(again.ticket, ticket);
+    let rejoin = |data: &str, name: &str| {
+        cli()
+            .args(["join", &ticket, "--name", name, "--bind", "127.0.0.1:0"])
+            .args(["--for", "1"])
+            .env("CODEROOM_DATA_DIR", path(data))
+            .output()
+            .expect("join")
+    };
+    let ada = rejoin("ada-data", "Ada");
+    let said = String::from_utf8_lossy(&ada.stdout);
+    assert!(said.contains("as Observer"), "{said}");
+    let bea = rejoin("bea-data", "Bea");
+    assert_eq!(bea.status.code(), Some(1));
+    let why = String::from_utf8_lossy(&bea.stderr);
+    assert!(why.contains("removed you"), "{why}");
+    interrupt(&again.child);
+    assert!(exits_within(&mut again.child, 10, "the resumed host").success());
+}

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use coderoom_protocol::{ChatLine, DocId, Participant, PeerId, RunReport, RunStep};
-use coderoom_room::{Journal, JournalError};
+use coderoom_room::{Journal, JournalError, Standing};
 use yrs::{Doc, ReadTxn, StateVector, Transact};
 
 use crate::store::{apply, language_of, ChatRecord, History, RunRecord, SessionId};
@@ -193,6 +193,12 @@ impl Journal for SessionRecorder {
 
     fn left(&mut self, who: PeerId) {
         let _ = self.history.left(self.session, who, now_ms());
+    }
+
+    fn standing(&mut self, standing: &Standing) -> Result<(), JournalError> {
+        self.history
+            .set_standing(self.session, standing, now_ms())
+            .map_err(|error| error.to_string())
     }
 
     fn chat(&mut self, line: &ChatLine) -> Result<(), JournalError> {

@@ -124,6 +124,18 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     DROP TABLE snapshots;
     ALTER TABLE snapshots_v2 RENAME TO snapshots;
     ",
+    // 3: where each participant stands as the instructor last set it (role, removed), so a
+    //    room hosted again still keeps out whoever was removed.
+    "
+    CREATE TABLE standings (
+        session INTEGER NOT NULL REFERENCES sessions(id),
+        peer BLOB NOT NULL,
+        role TEXT NOT NULL,
+        removed INTEGER NOT NULL DEFAULT 0,
+        at_ms INTEGER NOT NULL,
+        PRIMARY KEY (session, peer)
+    );
+    ",
 ];
 
 /// The version this build writes and reads.

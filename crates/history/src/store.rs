@@ -1,9 +1,10 @@
 //! The database: opening it safely, and reading and writing each kind of record.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use coderoom_protocol::{DocId, JoinSecret, Participant, PeerId, Role, RoomId};
+use coderoom_room::Standing;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use yrs::Doc;
@@ -467,6 +468,73 @@ impl History {
             )?
             .execute(params![id.0, peer.0.as_slice(), at_ms])?;
         Ok(())
+    }
+
+    /// The instructor changed where `standing.peer` stands (role, removed).
+    pub fn set_standing(&mut self, id: SessionId, standing: &Standing, at_ms: i64) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO standings (session, peer, role, removed, at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                id.0,
+                standing.peer.0.as_slice(),
+                role_name(standing.role),
+                standing.removed,
+                at_ms
+            ])?;
+        Ok(())
+    }
+
+    /// Everyone who was in the room, as they last were (name, colour, role as joined or as
+    /// the instructor then set it), and whether they were removed: what a room hosted again
+    /// starts from.
+    pub fn members(&self, id: SessionId) -> Result<Vec<(Participant, bool)>> {
+        let mut latest: BTreeMap<PeerId, Participant> = BTreeMap::new();
+        for stay in self.participants(id)? {
+            latest.insert(
+                stay.peer,
+                Participant {
+                    id: stay.peer,
+                    name: stay.name,
+                    colour: stay.colour,
+                    role: stay.role,
+                    online: false,
+                },
+            );
+        }
+        let mut statement = self
+            .conn
+            .prepare("SELECT peer, role, removed FROM standings WHERE session = ?1")?;
+        let standings = statement
+            .query_map([id.0], |row| {
+                Ok((
+                    row.get::<_, Vec<u8>>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, bool>(2)?,
+                ))
+            })?
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let mut removed = BTreeSet::new();
+        for (peer, role, gone) in standings {
+            let Some(peer) = fixed(peer).map(PeerId) else {
+                continue;
+            };
+            if let Some(member) = latest.get_mut(&peer) {
+                member.role = parse_role(&role);
+            }
+            if gone {
+                removed.insert(peer);
+            }
+        }
+        Ok(latest
+            .into_values()
+            .map(|member| {
+                let gone = removed.contains(&member.id);
+                (member, gone)
+            })
+            .collect())
     }
 
     /// Every stay in the room, in order of arrival.

@@ -1,10 +1,19 @@
 //! Where a room's history goes: the hub writes each accepted update here before relaying it, and
 //! a learner writes what its replicas take in. `coderoom-history` keeps it in SQLite.
 
-use coderoom_protocol::{ChatLine, DocId, Participant, PeerId, RunReport};
+use coderoom_protocol::{ChatLine, DocId, Participant, PeerId, Role, RunReport};
 
 /// A failed write, worded for the instructor.
 pub type JournalError = String;
+
+/// Where a participant stands, as the instructor last set it: kept so that a room hosted again
+/// after a crash still knows who was made an observer and who was removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standing {
+    pub peer: PeerId,
+    pub role: Role,
+    pub removed: bool,
+}
 
 pub trait Journal: Send {
     /// An update to `doc`: accepted by the hub (called before it is relayed), or taken into a
@@ -26,6 +35,11 @@ pub trait Journal: Send {
 
     /// Someone's connection ended (hub side).
     fn left(&mut self, _who: PeerId) {}
+
+    /// The instructor changed someone's role or removed them (hub side).
+    fn standing(&mut self, _standing: &Standing) -> Result<(), JournalError> {
+        Ok(())
+    }
 
     /// A chat message, as relayed.
     fn chat(&mut self, _line: &ChatLine) -> Result<(), JournalError> {

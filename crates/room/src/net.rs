@@ -377,6 +377,9 @@ impl HubState {
                     self.journal(|journal| journal.chat(&line));
                     let _ = self.reports.send(HubReport::Chat(line));
                 }
+                HubAction::Standing(standing) => {
+                    self.journal(|journal| journal.standing(&standing))
+                }
                 HubAction::Run(report) => {
                     self.journal(|journal| journal.run(&report));
                     let _ = self.reports.send(HubReport::Run(report));

@@ -118,7 +118,8 @@ impl Sim {
                 | HubAction::Joined(_)
                 | HubAction::Left(_)
                 | HubAction::Chat(_)
-                | HubAction::Run(_) => {}
+                | HubAction::Run(_)
+                | HubAction::Standing(_) => {}
             }
         }
     }

@@ -83,6 +83,8 @@ pub enum HubAction {
     Chat(ChatLine),
     /// A step of someone's run, as relayed (history keeps the run).
     Run(RunReport),
+    /// The instructor changed someone's role or removed them.
+    Standing(crate::Standing),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,6 +163,27 @@ impl HubCore {
             sync::apply(hub.doc_mut(doc), &update)?;
         }
         Ok(hub)
+    }
+
+    /// Takes back who was in the room before (a room hosted again): their names, roles, and
+    /// whether they were removed. They are let in again without approval; the removed are not.
+    pub fn restore_members(&mut self, members: impl IntoIterator<Item = (Participant, bool)>) {
+        for (participant, removed) in members {
+            if participant.id == self.settings.instructor {
+                continue;
+            }
+            self.members.insert(
+                participant.id,
+                Member {
+                    name: participant.name,
+                    colour: participant.colour,
+                    role: participant.role,
+                    approved: true,
+                    removed,
+                    awareness: None,
+                },
+            );
+        }
     }
 
     pub fn settings(&self) -> &RoomSettings {
@@ -828,6 +851,11 @@ impl HubCore {
             Control::Remove(peer) => {
                 if let Some(member) = self.members.get_mut(&peer) {
                     member.removed = true;
+                    out.push(HubAction::Standing(crate::Standing {
+                        peer,
+                        role: member.role,
+                        removed: true,
+                    }));
                 }
                 if self.pen == Some(peer) {
                     self.pen = None;
@@ -838,6 +866,11 @@ impl HubCore {
             Control::SetRole(peer, role) => {
                 if let Some(member) = self.members.get_mut(&peer) {
                     member.role = role;
+                    out.push(HubAction::Standing(crate::Standing {
+                        peer,
+                        role,
+                        removed: member.removed,
+                    }));
                 }
                 self.broadcast_participants(out);
             }
