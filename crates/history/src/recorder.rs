@@ -31,7 +31,8 @@ pub struct SessionRecorder {
 
 impl SessionRecorder {
     /// Records into `session` (new, or reopened: its documents are read back as they stand).
-    pub fn new(history: History, session: SessionId) -> Result<Self, HistoryError> {
+    pub fn new(mut history: History, session: SessionId) -> Result<Self, HistoryError> {
+        history.checkpoint_in_background()?;
         let mut recorder = Self {
             history,
             session,
