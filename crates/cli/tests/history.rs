@@ -30,18 +30,25 @@ impl Host {
             .env("CODEROOM_DATA_DIR", data)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("host");
         let stdin = child.stdin.take().expect("stdin");
         let (sender, lines) = mpsc::channel();
+        // Both streams, line by line as they come (errors are looked for like any line).
         let stdout = child.stdout.take().expect("stdout");
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    return;
+        let stderr = child.stderr.take().expect("stderr");
+        let readers: [Box<dyn std::io::Read + Send>; 2] = [Box::new(stdout), Box::new(stderr)];
+        for reader in readers {
+            let sender = sender.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(reader).lines().map_while(Result::ok) {
+                    if sender.send(line).is_err() {
+                        return;
+                    }
                 }
-            }
-        });
+            });
+        }
         let mut host = Host {
             child,
             stdin,
@@ -405,4 +412,48 @@ fn a_resumed_room_keeps_roles_and_keeps_out_whoever_was_removed() {
     assert!(why.contains("removed you"), "{why}");
     interrupt(&again.child);
     assert!(exits_within(&mut again.child, 10, "the resumed host").success());
+}
+
+#[test]
+fn a_history_that_fails_mid_class_is_reported_once_and_the_room_goes_on() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = |name: &str| dir.path().join(name);
+    let text: String = (0..40).map(|i| format!("print({i})\n")).collect();
+    std::fs::write(path("ada.py"), &text).expect("ada");
+    let mut host = Host::start(
+        &path("hub-data"),
+        &["--dump", path("hub").to_str().expect("path")],
+    );
+    // Someone damages the history while the class goes on.
+    {
+        let conn =
+            rusqlite::Connection::open(path("hub-data").join("history.sqlite3")).expect("sqlite");
+        conn.execute_batch("DROP TABLE updates").expect("drop");
+    }
+    let mut ada = join(
+        &path("ada-data"),
+        &host.ticket.clone(),
+        "Ada",
+        &[
+            "--type",
+            path("ada.py").to_str().expect("path"),
+            "--rate",
+            "400",
+            "--for",
+            "1",
+        ],
+    );
+    let failure = host.wait_for("coderoom: history is not being saved: ");
+    assert!(failure.contains("updates"), "{failure}");
+    assert!(exits_within(&mut ada, 30, "Ada").success());
+    interrupt(&host.child);
+    exits_within(&mut host.child, 10, "the host");
+    // Said once, not once per keystroke; and what Ada typed still reached the room.
+    let again: Vec<String> = host
+        .lines
+        .try_iter()
+        .filter(|line| line.contains("history is not being saved"))
+        .collect();
+    assert!(again.is_empty(), "{again:?}");
+    assert_eq!(exported(&path("hub"), "workspace-", "ada.py"), text);
 }
