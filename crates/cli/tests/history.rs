@@ -274,6 +274,10 @@ fn a_killed_hub_loses_nothing_it_relayed_and_is_hosted_again_where_it_was() {
     // Ada's own history, without the instructor: her workspace as she typed it.
     let listed = sessions(&path("ada-data"), &["list"]);
     assert!(listed.contains("joined"), "{listed}");
+    assert!(
+        listed.contains("Watch"),
+        "a learner's history says who was there: {listed}"
+    );
     let own_id = listed
         .split_whitespace()
         .next()

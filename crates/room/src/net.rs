@@ -664,6 +664,8 @@ struct PeerState {
     joined: bool,
     /// The learner's own history, when kept.
     journal: Option<BoxedJournal>,
+    /// Who the hub last said was online (for the learner's history).
+    here: BTreeMap<PeerId, coderoom_protocol::Participant>,
 }
 
 type SharedPeer = Arc<std::sync::Mutex<PeerState>>;
@@ -732,7 +734,10 @@ impl PeerState {
                 PeerAction::WaitingForApproval => PeerReport::Waiting,
                 PeerAction::Refused(reason) => PeerReport::Disconnected(reason.to_string()),
                 PeerAction::EditRefused { doc, reason } => PeerReport::EditRefused { doc, reason },
-                PeerAction::Participants(list) => PeerReport::Participants(list),
+                PeerAction::Participants(list) => {
+                    self.note_who_is_here(&list);
+                    PeerReport::Participants(list)
+                }
                 PeerAction::Pen(holder) => PeerReport::Pen(holder),
                 PeerAction::Follow { leader, binding } => PeerReport::Follow { leader, binding },
                 PeerAction::Presence(changes) => PeerReport::Presence(changes),
@@ -743,6 +748,29 @@ impl PeerState {
 }
 
 impl PeerState {
+    /// A learner's history keeps who was in the class too: arrivals and departures, from the
+    /// hub's lists of participants.
+    fn note_who_is_here(&mut self, list: &[coderoom_protocol::Participant]) {
+        let online: BTreeMap<PeerId, coderoom_protocol::Participant> = list
+            .iter()
+            .filter(|p| p.online)
+            .map(|p| (p.id, p.clone()))
+            .collect();
+        if let Some(journal) = self.journal.as_mut() {
+            for (id, participant) in &online {
+                if !self.here.contains_key(id) {
+                    journal.joined(participant);
+                }
+            }
+            for id in self.here.keys() {
+                if !online.contains_key(id) {
+                    journal.left(*id);
+                }
+            }
+        }
+        self.here = online;
+    }
+
     /// Writes to this learner's history, if kept; the report to make when that failed.
     fn journal(
         &mut self,
@@ -828,6 +856,7 @@ impl Peer {
             reports: report_tx,
             joined: false,
             journal: None,
+            here: BTreeMap::new(),
         }));
         let task = tokio::spawn(peer_loop(endpoint.clone(), hub, Arc::clone(&shared)));
         Self {
@@ -918,6 +947,9 @@ impl Peer {
                     .encode_state_as_update_v1(&yrs::StateVector::default());
                 journal.reset(id, &state)?;
             }
+        }
+        for participant in peer.here.values() {
+            journal.joined(participant);
         }
         peer.journal = Some(journal);
         Ok(())
