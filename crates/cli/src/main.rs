@@ -39,6 +39,12 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if matches!(
+        cli.command,
+        Command::Sessions(_) | Command::Check(_) | Command::Symbols(_) | Command::Runtimes
+    ) {
+        end_quietly_when_the_reader_goes();
+    }
     let result = match cli.command {
         Command::Host(args) => room::host(args),
         Command::Join(args) => room::join(args),
@@ -56,4 +62,14 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::from(2)
         }
     }
+}
+
+/// Commands that only print end like other Unix tools when their reader goes away
+/// (`sessions show 1 | head`), rather than panicking on the failed write. The room commands
+/// keep Rust's default: a closed stdout must not take a room down.
+fn end_quietly_when_the_reader_goes() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: restoring the default disposition installs no handler code; nothing else in
+    // this process has set one for SIGPIPE.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
 }

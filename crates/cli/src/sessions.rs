@@ -104,6 +104,13 @@ pub fn sessions(command: SessionsCommand) -> anyhow::Result<ExitCode> {
         SessionsCommand::Show { id, at } => {
             let id = SessionId(id);
             let info = history.session(id)?;
+            let moment = match at {
+                None => None,
+                Some(seconds) if !seconds.is_finite() || seconds < 0.0 => {
+                    anyhow::bail!("--at takes the seconds since the session started (0 or more)")
+                }
+                Some(seconds) => Some(info.started_ms.saturating_add((seconds * 1000.0) as i64)),
+            };
             println!(
                 "session {}: {:?} ({} {})",
                 info.id,
@@ -132,9 +139,15 @@ pub fn sessions(command: SessionsCommand) -> anyhow::Result<ExitCode> {
                     left
                 );
             }
-            let moment = at.map(|seconds| info.started_ms + (seconds * 1000.0) as i64);
             if let Some(moment) = moment {
-                println!("files at {}:", local_time(moment));
+                let last = history
+                    .span(id)?
+                    .map_or(info.started_ms, |(_, last, _)| last);
+                if moment >= last {
+                    println!("files at the end ({}):", local_time(last));
+                } else {
+                    println!("files at {}:", local_time(moment));
+                }
             }
             let names: std::collections::BTreeMap<_, _> = history
                 .participants(id)?

@@ -368,6 +368,17 @@ fn runs_and_chat_reach_the_room_and_both_histories() {
     assert!(shown.contains("  | hello from the sandbox"), "{shown}");
     assert!(shown.contains("Ada: done!"), "{shown}");
     assert!(shown.contains(": well done"), "{shown}");
+    // The time slider's ends: past the last update is the end; no moment is not a moment.
+    let late = sessions(&path("hub-data"), &["show", &host.session, "--at", "99999"]);
+    assert!(late.contains("files at the end"), "{late}");
+    assert!(late.contains("hello.py"), "{late}");
+    let bad = cli()
+        .args(["sessions", "show", &host.session, "--at", "NaN"])
+        .env("CODEROOM_DATA_DIR", path("hub-data"))
+        .output()
+        .expect("run");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--at takes the seconds"));
     let listed = sessions(&path("ada-data"), &["list"]);
     let own_id = listed.split_whitespace().next().expect("a session id");
     let own = sessions(&path("ada-data"), &["show", own_id]);
