@@ -73,3 +73,18 @@ fn end_quietly_when_the_reader_goes() {
     // this process has set one for SIGPIPE.
     let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
 }
+
+/// Text from peers (names, chat, file contents, program output) as it may be printed to a
+/// terminal: control characters other than newline and tab, which could rewrite the screen or
+/// hide lines, are shown as U+FFFD.
+pub(crate) fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if text.chars().any(unsafe_char) {
+        text.chars()
+            .map(|c| if unsafe_char(c) { '\u{fffd}' } else { c })
+            .collect::<String>()
+            .into()
+    } else {
+        text.into()
+    }
+}

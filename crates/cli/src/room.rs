@@ -105,12 +105,13 @@ pub struct JoinArgs {
     run: Option<String>,
 }
 
-/// Prints a line; a closed stdout (`host | head`) must not take the room down with it.
+/// Prints a line (peers' text made safe for a terminal); a closed stdout (`host | head`) must
+/// not take the room down with it.
 macro_rules! say {
     ($($arg:tt)*) => {{
         use std::io::Write;
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, $($arg)*);
+        let _ = writeln!(out, "{}", crate::printable(&format!($($arg)*)));
         let _ = out.flush();
     }};
 }
@@ -233,8 +234,12 @@ fn room_to_host(args: &HostArgs, secret: &iroh::SecretKey) -> anyhow::Result<Hos
             instructor: me,
             instructor_name: "Instructor".into(),
         };
-        history.reopen_session(id, Some(&bind.to_string()))?;
         let members = history.members(id)?;
+        history.reopen_session(
+            id,
+            Some(&bind.to_string()),
+            Some((settings.secret, &settings.code)),
+        )?;
         let recorder = SessionRecorder::new(history, id)?;
         let states = recorder.states();
         return Ok(Hosting {
@@ -390,10 +395,8 @@ pub fn host(args: HostArgs) -> anyhow::Result<ExitCode> {
         if let Some(dir) = &args.dump {
             dump(dir, &hub.documents().await)?;
         }
-        hub.shutdown().await;
-        if let Some(session) = session {
-            let mut history = crate::sessions::open_history()?;
-            history.end_session(session, coderoom_history::now_ms())?;
+        if let Err(reason) = hub.close().await {
+            eprintln!("coderoom: the session's history could not be finished: {reason}");
         }
         Ok(ExitCode::SUCCESS)
     })
@@ -629,9 +632,8 @@ pub fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
         if let Some(dir) = &args.dump {
             dump(dir, &peer.documents().await)?;
         }
-        peer.leave().await;
-        if let Some(id) = learner_session {
-            crate::sessions::open_history()?.end_session(id, coderoom_history::now_ms())?;
+        if let Err(reason) = peer.close().await {
+            eprintln!("coderoom: your history of this session could not be finished: {reason}");
         }
         match refused {
             Some(reason) => {

@@ -7,6 +7,16 @@ use anyhow::Context;
 use coderoom_history::{History, SessionId, Side};
 use coderoom_protocol::DocId;
 
+/// `println!`/`print!` for what peers wrote (names, files, chat, output): made safe for a
+/// terminal first.
+macro_rules! show {
+    () => { println!() };
+    ($($arg:tt)*) => { println!("{}", crate::printable(&format!($($arg)*))) };
+}
+macro_rules! show_raw {
+    ($($arg:tt)*) => { print!("{}", crate::printable(&format!($($arg)*))) };
+}
+
 #[derive(clap::Subcommand)]
 pub enum SessionsCommand {
     /// Past sessions, newest first: id, date, title, participants, languages.
@@ -70,7 +80,7 @@ pub fn sessions(command: SessionsCommand) -> anyhow::Result<ExitCode> {
         SessionsCommand::List => {
             let list = history.sessions()?;
             if list.is_empty() {
-                println!("no sessions yet (hosting or joining a room records one)");
+                show!("no sessions yet (hosting or joining a room records one)");
             }
             for summary in list {
                 let info = &summary.info;
@@ -79,7 +89,7 @@ pub fn sessions(command: SessionsCommand) -> anyhow::Result<ExitCode> {
                 } else {
                     " (open)"
                 };
-                println!(
+                show!(
                     "{:>4}  {}  {}  {:<24} {} long, {} updates, {} {}{}",
                     info.id,
                     local_time(info.started_ms),
@@ -111,7 +121,7 @@ pub fn sessions(command: SessionsCommand) -> anyhow::Result<ExitCode> {
                 }
                 Some(seconds) => Some(info.started_ms.saturating_add((seconds * 1000.0) as i64)),
             };
-            println!(
+            show!(
                 "session {}: {:?} ({} {})",
                 info.id,
                 info.title,
@@ -119,7 +129,7 @@ pub fn sessions(command: SessionsCommand) -> anyhow::Result<ExitCode> {
                 local_time(info.started_ms)
             );
             if let Some((first, last, count)) = history.span(id)? {
-                println!(
+                show!(
                     "updates: {count}, from {} to {}",
                     local_time(first),
                     local_time(last)
@@ -130,7 +140,7 @@ pub fn sessions(command: SessionsCommand) -> anyhow::Result<ExitCode> {
                     .left_ms
                     .map(local_time)
                     .unwrap_or_else(|| "still there".into());
-                println!(
+                show!(
                     "participant: {} ({:?}, {}) {} - {}",
                     person.name,
                     person.role,
@@ -144,9 +154,9 @@ pub fn sessions(command: SessionsCommand) -> anyhow::Result<ExitCode> {
                     .span(id)?
                     .map_or(info.started_ms, |(_, last, _)| last);
                 if moment >= last {
-                    println!("files at the end ({}):", local_time(last));
+                    show!("files at the end ({}):", local_time(last));
                 } else {
-                    println!("files at {}:", local_time(moment));
+                    show!("files at {}:", local_time(moment));
                 }
             }
             let names: std::collections::BTreeMap<_, _> = history
@@ -166,10 +176,10 @@ pub fn sessions(command: SessionsCommand) -> anyhow::Result<ExitCode> {
                     ),
                 };
                 for (path, text) in files {
-                    println!("--- {label}: {path} ({} lines)", text.lines().count());
-                    print!("{text}");
+                    show!("--- {label}: {path} ({} lines)", text.lines().count());
+                    show_raw!("{text}");
                     if !text.is_empty() && !text.ends_with('\n') {
-                        println!();
+                        show!();
                     }
                 }
             }
@@ -182,18 +192,18 @@ pub fn sessions(command: SessionsCommand) -> anyhow::Result<ExitCode> {
                         .map_or_else(|| author.to_string(), |p| p.name.clone()),
                     None => "instructor".into(),
                 };
-                println!(
+                show!(
                     "run: {by} {} at {}: {}",
                     run.path,
                     local_time(run.started_ms),
                     run.outcome,
                 );
                 for line in run.output.lines() {
-                    println!("  | {line}");
+                    show!("  | {line}");
                 }
             }
             for message in history.chat(id)? {
-                println!(
+                show!(
                     "chat: {} {}: {}",
                     local_time(message.at_ms),
                     message.name,
@@ -238,7 +248,7 @@ pub fn sessions(command: SessionsCommand) -> anyhow::Result<ExitCode> {
             for path in skipped {
                 eprintln!("coderoom: skipped {path:?}: not a plain relative path");
             }
-            println!("exported session {id} to {}", dir.display());
+            show!("exported session {id} to {}", dir.display());
         }
     }
     Ok(ExitCode::SUCCESS)

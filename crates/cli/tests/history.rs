@@ -347,12 +347,14 @@ fn runs_and_chat_reach_the_room_and_both_histories() {
             "--run",
             "hello.py",
             "--say",
-            "done!",
+            "done!\u{1b}[2J",
             "--for",
             "4",
         ],
     );
-    host.wait_for("chat: Ada: done!");
+    // A peer's text reaches the terminal without its escape sequences (this one clears it).
+    let chat = host.wait_for("chat: Ada: done!");
+    assert_eq!(chat, "\u{fffd}[2J");
     assert_eq!(host.wait_for("run: Ada: "), "hello.py (python)");
     assert_eq!(host.wait_for("Ada| "), "hello from the sandbox");
     let ended = host.wait_for("run: Ada: ");
@@ -367,6 +369,7 @@ fn runs_and_chat_reach_the_room_and_both_histories() {
     assert!(shown.contains("run: Ada hello.py"), "{shown}");
     assert!(shown.contains("  | hello from the sandbox"), "{shown}");
     assert!(shown.contains("Ada: done!"), "{shown}");
+    assert!(!shown.contains('\u{1b}'), "{shown}");
     assert!(shown.contains(": well done"), "{shown}");
     // The time slider's ends: past the last update is the end; no moment is not a moment.
     let late = sessions(&path("hub-data"), &["show", &host.session, "--at", "99999"]);

@@ -1,47 +1,58 @@
 //! Exporting a session (or one learner's workspace) as a folder of files or a zip.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 
 use coderoom_protocol::DocId;
 
 use crate::store::{History, SessionId};
 use crate::HistoryError;
 
-/// A file path from a document as a safe relative path (`None` for `..`, absolute paths and
-/// the like: a document's paths come from peers).
-fn safe_relative(path: &str) -> Option<&Path> {
-    let relative = Path::new(path);
+/// A file path from a document as a safe relative path, in `/`-separated parts (`None` for
+/// `..`, absolute paths, backslashes, drive letters, control characters and the like: a
+/// document's paths come from peers, and a zip is opened on other systems too).
+fn safe_relative(path: &str) -> Option<String> {
     let plain = !path.is_empty()
-        && relative
+        && !path
+            .chars()
+            .any(|c| c == '\\' || c == ':' || c.is_control())
+        && Path::new(path)
             .components()
             .all(|c| matches!(c, Component::Normal(_)));
-    plain.then_some(relative)
+    if !plain {
+        return None;
+    }
+    let parts: Vec<&str> = path.split('/').filter(|part| !part.is_empty()).collect();
+    Some(parts.join("/"))
 }
 
-/// Writes `files` under `folder`, skipping (and naming) any path that would leave it.
-/// Returns the paths skipped.
+/// Writes `files` under `folder`, skipping (and naming) any path that would leave it or that
+/// clashes with another (`a` beside `a/b`). Returns the paths skipped.
 pub fn write_files(
     folder: &Path,
     files: &BTreeMap<String, String>,
 ) -> Result<Vec<String>, HistoryError> {
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| HistoryError::Io { path, source }
-    };
-    std::fs::create_dir_all(folder).map_err(io(folder))?;
+    std::fs::create_dir_all(folder).map_err(|source| HistoryError::Io {
+        path: folder.to_owned(),
+        source,
+    })?;
     let mut skipped = Vec::new();
+    let mut written = BTreeSet::new();
     for (path, text) in files {
-        let Some(relative) = safe_relative(path) else {
+        let Some(relative) = safe_relative(path).filter(|r| written.insert(r.clone())) else {
             skipped.push(path.clone());
             continue;
         };
-        let target = folder.join(relative);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        let target = folder.join(&relative);
+        let made = match target.parent() {
+            Some(parent) => std::fs::create_dir_all(parent),
+            None => Ok(()),
         }
-        std::fs::write(&target, text).map_err(io(&target))?;
+        .and_then(|()| std::fs::write(&target, text));
+        if made.is_err() {
+            skipped.push(path.clone());
+        }
     }
     Ok(skipped)
 }
@@ -73,7 +84,9 @@ fn folder_names(
                     .collect();
                 let plain = format!("workspace-{}", cleaned.trim_matches('-'));
                 if cleaned.trim_matches('-').is_empty() || taken.contains(&plain) {
-                    format!("workspace-{owner}")
+                    // The whole id: unlike a name, it cannot clash.
+                    let id: String = owner.0.iter().map(|b| format!("{b:02x}")).collect();
+                    format!("workspace-{id}")
                 } else {
                     plain
                 }
@@ -157,15 +170,23 @@ pub fn export_zip(
     let options = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated);
     let mut skipped = Vec::new();
+    let mut written = BTreeSet::new();
     for (folder, files) in contents {
         for (path, text) in files {
-            let Some(relative) = safe_relative(&path) else {
+            let name = safe_relative(&path).map(|relative| format!("{folder}/{relative}"));
+            // A name written already, or a file where a folder of the same name is (`a` beside
+            // `a/b`), would make an archive some tools refuse: skipped, and named.
+            let clashes = |name: &str| {
+                written.contains(name)
+                    || written.iter().any(|w: &String| {
+                        w.starts_with(&format!("{name}/")) || name.starts_with(&format!("{w}/"))
+                    })
+            };
+            let Some(name) = name.filter(|n| !clashes(n)) else {
                 skipped.push(path);
                 continue;
             };
-            let mut name = PathBuf::from(&folder);
-            name.push(relative);
-            let name = name.to_string_lossy().replace('\\', "/");
+            written.insert(name.clone());
             zip.start_file(name, options)
                 .map_err(|e| zip_error(e.to_string()))?;
             zip.write_all(text.as_bytes())

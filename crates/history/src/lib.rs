@@ -32,6 +32,8 @@ pub enum HistoryError {
         found: i64,
         supported: i64,
     },
+    #[error("cannot open the history at {path}: {detail} (the file was left as it is)")]
+    Unusable { path: PathBuf, detail: String },
     #[error("there is no session {0} (see `coderoom-cli sessions list`)")]
     NoSession(i64),
     #[error("session {session}: a stored update of {doc} could not be replayed: {detail}")]

@@ -8,7 +8,7 @@ use coderoom_protocol::{ChatLine, DocId, Participant, PeerId, RunReport, RunStep
 use coderoom_room::{Journal, JournalError, Standing};
 use yrs::{Doc, ReadTxn, StateVector, Transact};
 
-use crate::store::{apply, language_of, ChatRecord, History, RunRecord, SessionId};
+use crate::store::{apply, language_of, ChatRecord, History, RunRecord, SessionId, RUN_GOING};
 use crate::{now_ms, HistoryError};
 
 /// Updates of one document between snapshots.
@@ -18,6 +18,25 @@ pub const SNAPSHOT_EVERY: u32 = 500;
 struct Mirror {
     doc: Doc,
     since_snapshot: u32,
+    /// An update of it could not be written: the next snapshot (as soon as writes work again)
+    /// carries it, so a room hosted again still has it.
+    gap: bool,
+}
+
+impl Mirror {
+    fn new(doc: Doc) -> Self {
+        Self {
+            doc,
+            since_snapshot: 0,
+            gap: false,
+        }
+    }
+}
+
+/// A run going on: its row, and what it has printed so far (written when it ends).
+struct GoingRun {
+    row: i64,
+    record: RunRecord,
 }
 
 pub struct SessionRecorder {
@@ -25,8 +44,10 @@ pub struct SessionRecorder {
     session: SessionId,
     mirrors: BTreeMap<DocId, Mirror>,
     languages: BTreeSet<String>,
-    /// Runs going on: what they have printed so far, written when they end.
-    runs: BTreeMap<(PeerId, u64), RunRecord>,
+    runs: BTreeMap<(PeerId, u64), GoingRun>,
+    /// The latest time recorded: times never run backwards within a session, for snapshots as
+    /// for updates.
+    last_at: i64,
 }
 
 impl SessionRecorder {
@@ -39,7 +60,11 @@ impl SessionRecorder {
             mirrors: BTreeMap::new(),
             languages: BTreeSet::new(),
             runs: BTreeMap::new(),
+            last_at: i64::MIN,
         };
+        if let Some((_, last, _)) = recorder.history.span(session)? {
+            recorder.last_at = last;
+        }
         recorder.languages = recorder
             .history
             .session(session)?
@@ -48,13 +73,7 @@ impl SessionRecorder {
             .collect();
         for doc in recorder.history.documents(session)? {
             let state = recorder.history.state_at(session, doc, None)?;
-            recorder.mirrors.insert(
-                doc,
-                Mirror {
-                    doc: state,
-                    since_snapshot: 0,
-                },
-            );
+            recorder.mirrors.insert(doc, Mirror::new(state));
         }
         Ok(recorder)
     }
@@ -75,6 +94,12 @@ impl SessionRecorder {
             .collect()
     }
 
+    /// `at_ms`, or the latest time recorded if that is later.
+    fn moment(&mut self, at_ms: i64) -> i64 {
+        self.last_at = self.last_at.max(at_ms);
+        self.last_at
+    }
+
     /// Commits one update (durable when this returns), then keeps the mirror and snapshots.
     pub fn record(
         &mut self,
@@ -83,22 +108,36 @@ impl SessionRecorder {
         at_ms: i64,
         update: &[u8],
     ) -> Result<i64, HistoryError> {
-        let id = self
-            .history
-            .append_update(self.session, doc, author, at_ms, update)?;
-        let mirror = self.mirrors.entry(doc).or_insert_with(|| Mirror {
-            doc: coderoom_room::files::new_doc(1),
-            since_snapshot: 0,
-        });
-        // The hub has already checked and applied this update; a failure here would only
-        // cost a snapshot, never the update itself.
+        let at_ms = self.moment(at_ms);
+        let mirror = self
+            .mirrors
+            .entry(doc)
+            .or_insert_with(|| Mirror::new(coderoom_room::files::new_doc(1)));
+        // The hub has already checked and applied this update; the mirror takes it even if
+        // the write fails, so the next snapshot covers it.
         let _ = apply(&mirror.doc, update);
         mirror.since_snapshot += 1;
-        if mirror.since_snapshot >= SNAPSHOT_EVERY {
-            mirror.since_snapshot = 0;
+        let id = match self
+            .history
+            .append_update(self.session, doc, author, at_ms, update)
+        {
+            Ok(id) => id,
+            Err(error) => {
+                mirror.gap = true;
+                return Err(error);
+            }
+        };
+        let first_since_snapshot = mirror.since_snapshot == 1;
+        if mirror.since_snapshot >= SNAPSHOT_EVERY || mirror.gap {
             let state = full_state(&mirror.doc);
             self.history
                 .put_snapshot(self.session, doc, id, at_ms, &state, false)?;
+            if let Some(mirror) = self.mirrors.get_mut(&doc) {
+                mirror.since_snapshot = 0;
+                mirror.gap = false;
+            }
+            self.note_languages(doc)?;
+        } else if first_since_snapshot {
             self.note_languages(doc)?;
         }
         Ok(id)
@@ -111,18 +150,13 @@ impl SessionRecorder {
         at_ms: i64,
         state: &[u8],
     ) -> Result<(), HistoryError> {
+        let at_ms = self.moment(at_ms);
         let upto = self.history.last_update_id()?;
         self.history
             .put_snapshot(self.session, doc, upto, at_ms, state, true)?;
         let fresh = coderoom_room::files::new_doc(1);
         let _ = apply(&fresh, state);
-        self.mirrors.insert(
-            doc,
-            Mirror {
-                doc: fresh,
-                since_snapshot: 0,
-            },
-        );
+        self.mirrors.insert(doc, Mirror::new(fresh));
         self.note_languages(doc)
     }
 
@@ -143,19 +177,26 @@ impl SessionRecorder {
         Ok(())
     }
 
-    /// Ends the session: a last snapshot of each document changed since the previous one.
+    /// Ends the session: runs still going are written as cut short, each document changed
+    /// since its last snapshot gets one, and the session is marked ended.
     pub fn finish(mut self) -> Result<(), HistoryError> {
+        self.finish_in_place()
+    }
+
+    fn finish_in_place(&mut self) -> Result<(), HistoryError> {
         let going: Vec<_> = self.runs.keys().copied().collect();
         for run in going {
             self.end_run(run, "the session ended before the run did".into(), None)?;
         }
-        let at = now_ms();
+        let at = self.moment(now_ms());
         let upto = self.history.last_update_id()?;
         let docs: Vec<DocId> = self.mirrors.keys().copied().collect();
         for doc in docs {
-            if let Some(mirror) = self.mirrors.get(&doc) {
-                if mirror.since_snapshot > 0 {
+            if let Some(mirror) = self.mirrors.get_mut(&doc) {
+                if mirror.since_snapshot > 0 || mirror.gap {
                     let state = full_state(&mirror.doc);
+                    mirror.since_snapshot = 0;
+                    mirror.gap = false;
                     self.history
                         .put_snapshot(self.session, doc, upto, at, &state, false)?;
                 }
@@ -196,6 +237,10 @@ impl Journal for SessionRecorder {
         let _ = self.history.left(self.session, who, now_ms());
     }
 
+    fn finish(&mut self) -> Result<(), JournalError> {
+        self.finish_in_place().map_err(|error| error.to_string())
+    }
+
     fn standing(&mut self, standing: &Standing) -> Result<(), JournalError> {
         self.history
             .set_standing(self.session, standing, now_ms())
@@ -216,61 +261,14 @@ impl Journal for SessionRecorder {
     }
 
     fn run(&mut self, report: &RunReport) -> Result<(), JournalError> {
-        let key = (report.by, report.run);
-        match &report.step {
-            RunStep::Started {
-                doc,
-                path,
-                runtime,
-                files_hash,
-            } => {
-                if self.runs.len() >= MAX_RUNS_GOING {
-                    // Runs whose end never came (their runner went away): keep what they said.
-                    let stale: Vec<_> = self.runs.keys().copied().collect();
-                    for key in stale {
-                        self.end_run(key, "no end was reported".into(), None)
-                            .map_err(|error| error.to_string())?;
-                    }
-                }
-                self.runs.insert(
-                    key,
-                    RunRecord {
-                        author: Some(report.by),
-                        doc: Some(*doc),
-                        path: path.clone(),
-                        runtime: runtime.clone(),
-                        files_hash: files_hash.clone(),
-                        output: String::new(),
-                        outcome: String::new(),
-                        started_ms: now_ms(),
-                        wall_ms: 0,
-                        cpu_ms: None,
-                        peak_kib: None,
-                    },
-                );
-                Ok(())
-            }
-            RunStep::Output { text, .. } => {
-                if let Some(run) = self.runs.get_mut(&key) {
-                    keep_output(&mut run.output, text);
-                }
-                Ok(())
-            }
-            RunStep::Ended {
-                outcome,
-                wall_ms,
-                cpu_ms,
-                peak_kib,
-            } => self
-                .end_run(key, outcome.clone(), Some((*wall_ms, *cpu_ms, *peak_kib)))
-                .map_err(|error| error.to_string()),
-        }
+        self.record_run_step(report)
+            .map_err(|error| error.to_string())
     }
 }
 
-/// Runs started and not yet ended that a recorder keeps in memory; past this, the oldest are
-/// written as they stand.
-const MAX_RUNS_GOING: usize = 64;
+/// Runs started and not yet ended that a recorder keeps in memory (a hub lets each participant
+/// have 8 going); past this, the oldest is written as it stands.
+const MAX_RUNS_GOING: usize = 512;
 
 /// The most output kept per run (the runner caps what a program may print at the same size).
 pub const MAX_RUN_OUTPUT_KEPT: usize = 1024 * 1024;
@@ -289,25 +287,78 @@ fn keep_output(output: &mut String, text: &str) {
 }
 
 impl SessionRecorder {
+    /// A step of a run: its row is written when it starts (so a crash still shows it ran) and
+    /// completed when it ends.
+    fn record_run_step(&mut self, report: &RunReport) -> Result<(), HistoryError> {
+        let key = (report.by, report.run);
+        match &report.step {
+            RunStep::Started {
+                doc,
+                path,
+                runtime,
+                files_hash,
+            } => {
+                if self.runs.len() >= MAX_RUNS_GOING {
+                    let oldest = self
+                        .runs
+                        .iter()
+                        .min_by_key(|(_, run)| run.record.started_ms)
+                        .map(|(key, _)| *key);
+                    if let Some(oldest) = oldest {
+                        self.end_run(oldest, "no end was reported".into(), None)?;
+                    }
+                }
+                let record = RunRecord {
+                    author: Some(report.by),
+                    doc: Some(*doc),
+                    path: path.clone(),
+                    runtime: runtime.clone(),
+                    files_hash: files_hash.clone(),
+                    output: String::new(),
+                    outcome: RUN_GOING.into(),
+                    started_ms: now_ms(),
+                    wall_ms: 0,
+                    cpu_ms: None,
+                    peak_kib: None,
+                };
+                let row = self.history.record_run(self.session, &record)?;
+                self.runs.insert(key, GoingRun { row, record });
+                Ok(())
+            }
+            RunStep::Output { text, .. } => {
+                if let Some(run) = self.runs.get_mut(&key) {
+                    keep_output(&mut run.record.output, text);
+                }
+                Ok(())
+            }
+            RunStep::Ended {
+                outcome,
+                wall_ms,
+                cpu_ms,
+                peak_kib,
+            } => self.end_run(key, outcome.clone(), Some((*wall_ms, *cpu_ms, *peak_kib))),
+        }
+    }
+
     fn end_run(
         &mut self,
         key: (PeerId, u64),
         outcome: String,
         timings: Option<(u64, Option<u64>, Option<u64>)>,
     ) -> Result<(), HistoryError> {
-        let Some(mut run) = self.runs.remove(&key) else {
+        let Some(GoingRun { row, mut record }) = self.runs.remove(&key) else {
             return Ok(());
         };
-        run.outcome = outcome;
+        record.outcome = outcome;
         let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         match timings {
             Some((wall, cpu, peak)) => {
-                run.wall_ms = clamp(wall);
-                run.cpu_ms = cpu.map(clamp);
-                run.peak_kib = peak.map(clamp);
+                record.wall_ms = clamp(wall);
+                record.cpu_ms = cpu.map(clamp);
+                record.peak_kib = peak.map(clamp);
             }
-            None => run.wall_ms = now_ms().saturating_sub(run.started_ms),
+            None => record.wall_ms = now_ms().saturating_sub(record.started_ms),
         }
-        self.history.record_run(self.session, &run).map(|_| ())
+        self.history.update_run(row, &record)
     }
 }

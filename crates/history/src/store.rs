@@ -180,6 +180,11 @@ pub(crate) fn language_of(path: &str) -> Option<&'static str> {
     })
 }
 
+/// The outcome of a run that has not ended yet.
+pub const RUN_GOING: &str = "running";
+/// The outcome of a run whose session stopped without its end (the hub crashed).
+pub const RUN_CUT_SHORT: &str = "cut short: the session stopped during the run";
+
 /// One history database file.
 pub struct History {
     conn: Connection,
@@ -314,11 +319,23 @@ impl History {
         if !exists {
             flags |= OpenFlags::SQLITE_OPEN_CREATE;
         }
-        let corrupt = |error: rusqlite::Error| HistoryError::Corrupt {
-            path: path.to_owned(),
-            detail: error.to_string(),
+        // Only "not a database" and "damaged" say so; anything else (a folder where the file
+        // should be, no permission, another program holding a lock) is named as it is.
+        let corrupt = |error: rusqlite::Error| match error.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt) => {
+                HistoryError::Corrupt {
+                    path: path.to_owned(),
+                    detail: error.to_string(),
+                }
+            }
+            _ => HistoryError::Unusable {
+                path: path.to_owned(),
+                detail: error.to_string(),
+            },
         };
         let conn = Connection::open_with_flags(path, flags).map_err(corrupt)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(corrupt)?;
         // Reading the header and schema first: a file that is not a database (or a damaged
         // one) fails here, before the journal mode or any table is written.
         let version: i64 = conn
@@ -334,6 +351,12 @@ impl History {
             return Err(HistoryError::Corrupt {
                 path: path.to_owned(),
                 detail: "an SQLite database of something else".into(),
+            });
+        }
+        if version < 0 {
+            return Err(HistoryError::Corrupt {
+                path: path.to_owned(),
+                detail: format!("history format {version}"),
             });
         }
         if version > VERSION {
@@ -360,7 +383,6 @@ impl History {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let mut history = Self {
             conn,
             path: path.to_owned(),
@@ -427,12 +449,41 @@ impl History {
     }
 
     /// Marks a session open again (hosted again after a stop or a crash).
-    pub fn reopen_session(&mut self, id: SessionId, address: Option<&str>) -> Result<()> {
+    /// Opens a past session again to go on with it. `address` is where it listens now, and
+    /// `ticket` the secret and code it is hosted with now (a new ticket replaces the old one, so
+    /// the old stays revoked). Whatever the last run of the session left open, because it
+    /// stopped without closing it (a crash), is closed at its last recorded moment.
+    pub fn reopen_session(
+        &mut self,
+        id: SessionId,
+        address: Option<&str>,
+        ticket: Option<(JoinSecret, &str)>,
+    ) -> Result<()> {
         self.session(id)?;
-        self.conn.execute(
+        let last = self
+            .span(id)?
+            .map_or(self.session(id)?.started_ms, |(_, last, _)| last);
+        let txn = self.conn.transaction()?;
+        txn.execute(
             "UPDATE sessions SET ended_ms = NULL, address = coalesce(?2, address) WHERE id = ?1",
             params![id.0, address],
         )?;
+        if let Some((secret, code)) = ticket {
+            txn.execute(
+                "UPDATE sessions SET secret = ?2, code = ?3 WHERE id = ?1",
+                params![id.0, secret.0.as_slice(), code],
+            )?;
+        }
+        txn.execute(
+            "UPDATE participants SET left_ms = max(joined_ms, ?2)
+             WHERE session = ?1 AND left_ms IS NULL",
+            params![id.0, last],
+        )?;
+        txn.execute(
+            "UPDATE runs SET outcome = ?2 WHERE session = ?1 AND outcome = ?3",
+            params![id.0, RUN_CUT_SHORT, RUN_GOING],
+        )?;
+        txn.commit()?;
         Ok(())
     }
 
@@ -523,7 +574,8 @@ impl History {
         self.conn
             .prepare_cached(
                 "UPDATE participants SET left_ms = ?3
-                 WHERE session = ?1 AND peer = ?2 AND left_ms IS NULL",
+                 WHERE rowid = (SELECT max(rowid) FROM participants
+                                WHERE session = ?1 AND peer = ?2 AND left_ms IS NULL)",
             )?
             .execute(params![id.0, peer.0.as_slice(), at_ms])?;
         Ok(())
@@ -823,6 +875,25 @@ impl History {
             ],
         )?;
         Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Rewrites run `row` (made by [`History::record_run`]) as it now stands.
+    pub fn update_run(&mut self, row: i64, run: &RunRecord) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE runs SET output = ?2, outcome = ?3, wall_ms = ?4, cpu_ms = ?5,
+                                 peak_kib = ?6
+                 WHERE id = ?1",
+            )?
+            .execute(params![
+                row,
+                run.output,
+                run.outcome,
+                run.wall_ms,
+                run.cpu_ms,
+                run.peak_kib
+            ])?;
+        Ok(())
     }
 
     pub fn runs(&self, id: SessionId) -> Result<Vec<RunRecord>> {

@@ -261,7 +261,9 @@ fn a_reopened_recorder_goes_on_from_the_recorded_state() {
         id
     };
     let mut history = History::open(&path).expect("reopen");
-    history.reopen_session(id, None).expect("reopen session");
+    history
+        .reopen_session(id, None, None)
+        .expect("reopen session");
     assert_eq!(history.session(id).expect("info").ended_ms, None);
     let recorder = SessionRecorder::new(history, id).expect("recorder again");
     let states = recorder.states();
@@ -292,6 +294,21 @@ fn export_writes_folders_and_a_zip_and_skips_unsafe_paths() {
             edit(&board, "main.py", "print('board')\n"),
         ),
         (DocId::Board, None, 11, edit(&board, "../escape.py", "bad")),
+        // Backslashes would turn into a way out of the folder in a zip opened elsewhere.
+        (
+            DocId::Board,
+            None,
+            11,
+            edit(&board, "..\\..\\zipslip.py", "bad"),
+        ),
+        // A file and a folder of the same name: one of them cannot be written.
+        (DocId::Board, None, 11, edit(&board, "lib", "a file")),
+        (
+            DocId::Board,
+            None,
+            11,
+            edit(&board, "lib/util.py", "in a folder"),
+        ),
         (
             DocId::Workspace(ada().id),
             Some(ada().id),
@@ -302,7 +319,18 @@ fn export_writes_folders_and_a_zip_and_skips_unsafe_paths() {
     history.append_updates(id, &updates).expect("append");
     let out = dir.path().join("export");
     let skipped = coderoom_history::export_folder(&history, id, None, &out).expect("export");
-    assert_eq!(skipped, vec!["../escape.py".to_owned()]);
+    assert_eq!(
+        skipped,
+        vec![
+            "../escape.py".to_owned(),
+            "..\\..\\zipslip.py".to_owned(),
+            "lib/util.py".to_owned()
+        ]
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("board/lib")).expect("lib"),
+        "a file"
+    );
     assert_eq!(
         std::fs::read_to_string(out.join("board/main.py")).expect("board"),
         "print('board')\n"
@@ -320,13 +348,15 @@ fn export_writes_folders_and_a_zip_and_skips_unsafe_paths() {
     assert!(!only.join("board").exists());
 
     let zip_path = dir.path().join("class.zip");
-    coderoom_history::export_zip(&history, id, None, &zip_path).expect("zip");
+    let skipped = coderoom_history::export_zip(&history, id, None, &zip_path).expect("zip");
+    assert_eq!(skipped.len(), 3, "{skipped:?}");
     let bytes = std::fs::read(&zip_path).expect("zip bytes");
     assert_eq!(&bytes[..4], b"PK\x03\x04");
     let listing = String::from_utf8_lossy(&bytes);
     assert!(listing.contains("board/main.py"));
     assert!(listing.contains("workspace-Ada/src/app.js"));
     assert!(!listing.contains("escape"));
+    assert!(!listing.contains("zipslip"));
 }
 
 #[test]
@@ -506,4 +536,120 @@ fn runs_and_chat_from_the_room_are_recorded_even_when_a_run_never_ends() {
         unfinished.outcome
     );
     assert_eq!(history.chat(id).expect("chat")[0].text, "done!");
+}
+
+#[test]
+fn reopening_after_a_crash_closes_what_the_crash_left_open_and_keeps_the_new_ticket() {
+    use coderoom_protocol::{RunReport, RunStep};
+    use coderoom_room::Journal;
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("h.db");
+    let id;
+    {
+        let mut history = History::open(&path).expect("open");
+        id = history
+            .begin_session(&new_session(Side::Hub), 1_000)
+            .expect("session");
+        history.joined(id, &ada(), 2_000).expect("joined");
+        let mut recorder = SessionRecorder::new(history, id).expect("recorder");
+        let live = files::new_doc(3);
+        recorder
+            .record(DocId::Board, None, 5_000, &edit(&live, "main.py", "x"))
+            .expect("record");
+        recorder
+            .run(&RunReport {
+                by: ada().id,
+                run: 1,
+                step: RunStep::Started {
+                    doc: DocId::Board,
+                    path: "main.py".into(),
+                    runtime: "python".into(),
+                    files_hash: "abc".into(),
+                },
+            })
+            .expect("started");
+        // The hub dies here: nothing is finished.
+        drop(recorder);
+    }
+    let mut history = History::open(&path).expect("reopen");
+    assert_eq!(history.runs(id).expect("runs")[0].outcome, "running");
+    history
+        .reopen_session(
+            id,
+            Some("127.0.0.1:5000"),
+            Some((JoinSecret([8; 32]), "654321")),
+        )
+        .expect("reopen");
+    let info = history.session(id).expect("info");
+    assert_eq!(
+        info.secret,
+        Some(JoinSecret([8; 32])),
+        "the new ticket is kept"
+    );
+    assert_eq!(info.code.as_deref(), Some("654321"));
+    assert_eq!(info.ended_ms, None);
+    let stays = history.participants(id).expect("stays");
+    assert_eq!(
+        stays[0].left_ms,
+        Some(5_000),
+        "closed at the last recorded moment"
+    );
+    assert!(history.runs(id).expect("runs")[0]
+        .outcome
+        .contains("cut short"));
+    // Back again: a new stay, and leaving closes only it.
+    history.joined(id, &ada(), 9_000).expect("again");
+    history.left(id, ada().id, 9_500).expect("left");
+    let stays = history.participants(id).expect("stays");
+    assert_eq!(
+        (stays[0].left_ms, stays[1].left_ms),
+        (Some(5_000), Some(9_500))
+    );
+}
+
+#[test]
+fn a_history_that_cannot_be_opened_says_why_without_calling_it_damaged() {
+    let dir = tempfile::tempdir().expect("dir");
+    // A folder where the file should be.
+    let path = dir.path().join("history.db");
+    std::fs::create_dir(&path).expect("folder");
+    let error = History::open(&path).err().expect("refused");
+    assert!(matches!(error, HistoryError::Unusable { .. }), "{error:?}");
+    assert!(!error.to_string().contains("damaged"), "{error}");
+    assert!(path.is_dir());
+}
+
+#[test]
+fn an_update_that_could_not_be_written_is_in_the_next_snapshot() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("h.db");
+    let mut history = History::open(&path).expect("open");
+    let id = history
+        .begin_session(&new_session(Side::Hub), 0)
+        .expect("session");
+    let mut recorder = SessionRecorder::new(history, id).expect("recorder");
+    let live = files::new_doc(3);
+    recorder
+        .record(DocId::Board, None, 10, &edit(&live, "main.py", "a"))
+        .expect("first");
+    let other = rusqlite::Connection::open(&path).expect("sqlite");
+    other
+        .execute_batch("ALTER TABLE updates RENAME TO held")
+        .expect("hide");
+    let lost = edit(&live, "main.py", "b");
+    assert!(recorder.record(DocId::Board, None, 20, &lost).is_err());
+    other
+        .execute_batch("ALTER TABLE held RENAME TO updates")
+        .expect("restore");
+    recorder
+        .record(DocId::Board, None, 30, &edit(&live, "main.py", "c"))
+        .expect("third");
+    drop(recorder);
+    let history = History::open(&path).expect("reopen");
+    let latest = history.state_at(id, DocId::Board, None).expect("latest");
+    assert_eq!(
+        state(&latest),
+        state(&live),
+        "the failed update is not lost"
+    );
 }

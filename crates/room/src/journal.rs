@@ -36,6 +36,12 @@ pub trait Journal: Send {
     /// Someone's connection ended (hub side).
     fn left(&mut self, _who: PeerId) {}
 
+    /// The room is closing: write whatever is still held (runs going, last snapshots) and mark
+    /// the session ended.
+    fn finish(&mut self) -> Result<(), JournalError> {
+        Ok(())
+    }
+
     /// The instructor changed someone's role or removed them (hub side).
     fn standing(&mut self, _standing: &Standing) -> Result<(), JournalError> {
         Ok(())

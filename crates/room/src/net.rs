@@ -616,8 +616,21 @@ impl Hub {
         self.reports.lock().await.recv().await
     }
 
+    /// Stops hosting (see [`Hub::close`]), ignoring a failure to finish history.
     pub async fn shutdown(self) {
+        let _ = self.close().await;
+    }
+
+    /// Stops hosting: connections close, then history is finished (runs still going, last
+    /// snapshots, the session marked ended). A failure to finish history is returned; the room
+    /// is closed either way.
+    pub async fn close(self) -> Result<(), JournalError> {
         let _ = self.router.shutdown().await;
+        let journal = lock(&self.shared).journal.take();
+        match journal {
+            Some(mut journal) => journal.finish(),
+            None => Ok(()),
+        }
     }
 }
 
@@ -974,9 +987,21 @@ impl Peer {
         self.task.is_finished()
     }
 
+    /// Leaves the room (see [`Peer::close`]), ignoring a failure to finish history.
     pub async fn leave(self) {
+        let _ = self.close().await;
+    }
+
+    /// Leaves the room, then finishes this learner's history; a failure to finish it is
+    /// returned.
+    pub async fn close(self) -> Result<(), JournalError> {
         self.task.abort();
         self.endpoint.close().await;
+        let journal = lock_peer(&self.shared).journal.take();
+        match journal {
+            Some(mut journal) => journal.finish(),
+            None => Ok(()),
+        }
     }
 }
 
