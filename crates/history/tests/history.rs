@@ -40,6 +40,16 @@ fn edit(doc: &Doc, path: &str, text: &str) -> Vec<u8> {
     doc.transact().encode_state_as_update_v1(&before)
 }
 
+/// A new history file (`h.db` in a temp dir kept alive by the first value) with one session.
+fn fresh(side: Side) -> (tempfile::TempDir, History, SessionId) {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut history = History::open(&dir.path().join("h.db")).expect("open");
+    let id = history
+        .begin_session(&new_session(side), 0)
+        .expect("session");
+    (dir, history, id)
+}
+
 fn state(doc: &Doc) -> BTreeMap<String, String> {
     files::read_all(doc)
 }
@@ -116,11 +126,7 @@ fn a_session_round_trips_with_participants_runs_and_chat() {
 
 #[test]
 fn replay_equals_the_live_document_at_sampled_moments() {
-    let dir = tempfile::tempdir().expect("dir");
-    let mut history = History::open(&dir.path().join("h.db")).expect("open");
-    let id = history
-        .begin_session(&new_session(Side::Hub), 0)
-        .expect("session");
+    let (_dir, history, id) = fresh(Side::Hub);
     let mut recorder = SessionRecorder::new(history, id).expect("recorder");
     let live_board = files::new_doc(10);
     let live_work = files::new_doc(11);
@@ -173,11 +179,7 @@ fn replay_equals_the_live_document_at_sampled_moments() {
 
 #[test]
 fn a_clock_stepped_back_never_reorders_the_session() {
-    let dir = tempfile::tempdir().expect("dir");
-    let mut history = History::open(&dir.path().join("h.db")).expect("open");
-    let id = history
-        .begin_session(&new_session(Side::Hub), 0)
-        .expect("session");
+    let (_dir, mut history, id) = fresh(Side::Hub);
     let live = files::new_doc(10);
     // The third update's clock reads earlier than the second's (NTP stepped it back).
     for (at, text) in [(1_000, "a"), (2_000, "b"), (1_500, "c"), (3_000, "d")] {
@@ -200,11 +202,7 @@ fn a_clock_stepped_back_never_reorders_the_session() {
 
 #[test]
 fn a_reset_replica_replays_from_the_reset() {
-    let dir = tempfile::tempdir().expect("dir");
-    let mut history = History::open(&dir.path().join("h.db")).expect("open");
-    let id = history
-        .begin_session(&new_session(Side::Learner), 0)
-        .expect("session");
+    let (_dir, history, id) = fresh(Side::Learner);
     let mut recorder = SessionRecorder::new(history, id).expect("recorder");
     let mine = files::new_doc(3);
     let refused = edit(&mine, "main.py", "refused text");
@@ -278,11 +276,7 @@ fn a_reopened_recorder_goes_on_from_the_recorded_state() {
 
 #[test]
 fn export_writes_folders_and_a_zip_and_skips_unsafe_paths() {
-    let dir = tempfile::tempdir().expect("dir");
-    let mut history = History::open(&dir.path().join("h.db")).expect("open");
-    let id = history
-        .begin_session(&new_session(Side::Hub), 0)
-        .expect("session");
+    let (dir, mut history, id) = fresh(Side::Hub);
     history.joined(id, &ada(), 1).expect("joined");
     let board = files::new_doc(1);
     let work = files::new_doc(2);
@@ -439,11 +433,7 @@ fn another_programs_sqlite_file_is_refused() {
 
 #[test]
 fn a_stored_update_that_does_not_decode_is_a_clear_error() {
-    let dir = tempfile::tempdir().expect("dir");
-    let mut history = History::open(&dir.path().join("h.db")).expect("open");
-    let id = history
-        .begin_session(&new_session(Side::Hub), 0)
-        .expect("session");
+    let (_dir, mut history, id) = fresh(Side::Hub);
     history
         .append_update(id, DocId::Board, None, 1, &[0xff, 0xff, 0xff, 0xff, 0x01])
         .expect("append");
@@ -455,12 +445,8 @@ fn a_stored_update_that_does_not_decode_is_a_clear_error() {
 fn runs_and_chat_from_the_room_are_recorded_even_when_a_run_never_ends() {
     use coderoom_protocol::{ChatLine, RunReport, RunStep};
     use coderoom_room::Journal;
-    let dir = tempfile::tempdir().expect("dir");
+    let (dir, history, id) = fresh(Side::Hub);
     let path = dir.path().join("h.db");
-    let mut history = History::open(&path).expect("open");
-    let id = history
-        .begin_session(&new_session(Side::Hub), 0)
-        .expect("session");
     let mut recorder = SessionRecorder::new(history, id).expect("recorder");
     let step = |run: u64, step: RunStep| RunReport {
         by: ada().id,
@@ -621,12 +607,8 @@ fn a_history_that_cannot_be_opened_says_why_without_calling_it_damaged() {
 
 #[test]
 fn an_update_that_could_not_be_written_is_in_the_next_snapshot() {
-    let dir = tempfile::tempdir().expect("dir");
+    let (dir, history, id) = fresh(Side::Hub);
     let path = dir.path().join("h.db");
-    let mut history = History::open(&path).expect("open");
-    let id = history
-        .begin_session(&new_session(Side::Hub), 0)
-        .expect("session");
     let mut recorder = SessionRecorder::new(history, id).expect("recorder");
     let live = files::new_doc(3);
     recorder
