@@ -33,11 +33,16 @@ impl Mirror {
     }
 }
 
-/// A run going on: its row, and what it has printed so far (written when it ends).
+/// A run going on: its row, and what it has printed so far (written every
+/// [`RUN_OUTPUT_SAVED_EVERY_MS`] while it runs, and when it ends).
 struct GoingRun {
     row: i64,
     record: RunRecord,
+    saved_at: i64,
 }
+
+/// How often a running program's output so far is written, so a crash keeps most of it.
+const RUN_OUTPUT_SAVED_EVERY_MS: i64 = 1_000;
 
 pub struct SessionRecorder {
     history: History,
@@ -322,12 +327,27 @@ impl SessionRecorder {
                     peak_kib: None,
                 };
                 let row = self.history.record_run(self.session, &record)?;
-                self.runs.insert(key, GoingRun { row, record });
+                // The first output is written at once, later output at most once a second.
+                let saved_at = i64::MIN / 2;
+                self.runs.insert(
+                    key,
+                    GoingRun {
+                        row,
+                        record,
+                        saved_at,
+                    },
+                );
                 Ok(())
             }
             RunStep::Output { text, .. } => {
-                if let Some(run) = self.runs.get_mut(&key) {
-                    keep_output(&mut run.record.output, text);
+                let Some(run) = self.runs.get_mut(&key) else {
+                    return Ok(());
+                };
+                keep_output(&mut run.record.output, text);
+                let now = now_ms();
+                if now - run.saved_at >= RUN_OUTPUT_SAVED_EVERY_MS {
+                    run.saved_at = now;
+                    self.history.update_run(run.row, &run.record)?;
                 }
                 Ok(())
             }
@@ -346,7 +366,10 @@ impl SessionRecorder {
         outcome: String,
         timings: Option<(u64, Option<u64>, Option<u64>)>,
     ) -> Result<(), HistoryError> {
-        let Some(GoingRun { row, mut record }) = self.runs.remove(&key) else {
+        let Some(GoingRun {
+            row, mut record, ..
+        }) = self.runs.remove(&key)
+        else {
             return Ok(());
         };
         record.outcome = outcome;

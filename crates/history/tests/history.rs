@@ -554,6 +554,16 @@ fn reopening_after_a_crash_closes_what_the_crash_left_open_and_keeps_the_new_tic
                 },
             })
             .expect("started");
+        recorder
+            .run(&RunReport {
+                by: ada().id,
+                run: 1,
+                step: RunStep::Output {
+                    stderr: false,
+                    text: "working...\n".into(),
+                },
+            })
+            .expect("output");
         // The hub dies here: nothing is finished.
         drop(recorder);
     }
@@ -580,9 +590,12 @@ fn reopening_after_a_crash_closes_what_the_crash_left_open_and_keeps_the_new_tic
         Some(5_000),
         "closed at the last recorded moment"
     );
-    assert!(history.runs(id).expect("runs")[0]
-        .outcome
-        .contains("cut short"));
+    let run = &history.runs(id).expect("runs")[0];
+    assert!(run.outcome.contains("cut short"), "{}", run.outcome);
+    assert_eq!(
+        run.output, "working...\n",
+        "output so far survives the crash"
+    );
     // Back again: a new stay, and leaving closes only it.
     history.joined(id, &ada(), 9_000).expect("again");
     history.left(id, ada().id, 9_500).expect("left");
