@@ -192,6 +192,8 @@ struct Hosting {
     states: Vec<(DocId, Vec<u8>)>,
     /// Who was in the resumed session, and whether they were removed.
     members: Vec<(coderoom_protocol::Participant, bool)>,
+    /// The resumed session's rules (approval, lock, pen).
+    rules: Option<coderoom_room::Rules>,
     recorder: Option<SessionRecorder>,
 }
 
@@ -235,6 +237,7 @@ fn room_to_host(args: &HostArgs, secret: &iroh::SecretKey) -> anyhow::Result<Hos
             instructor_name: "Instructor".into(),
         };
         let members = history.members(id)?;
+        let rules = history.rules(id)?;
         history.reopen_session(
             id,
             Some(&bind.to_string()),
@@ -247,6 +250,7 @@ fn room_to_host(args: &HostArgs, secret: &iroh::SecretKey) -> anyhow::Result<Hos
             bind,
             states,
             members,
+            rules,
             recorder: Some(recorder),
         });
     }
@@ -265,6 +269,7 @@ fn room_to_host(args: &HostArgs, secret: &iroh::SecretKey) -> anyhow::Result<Hos
             bind,
             states: Vec::new(),
             members: Vec::new(),
+            rules: None,
             recorder: None,
         });
     }
@@ -287,6 +292,7 @@ fn room_to_host(args: &HostArgs, secret: &iroh::SecretKey) -> anyhow::Result<Hos
         bind,
         states: Vec::new(),
         members: Vec::new(),
+        rules: None,
         recorder,
     })
 }
@@ -303,6 +309,7 @@ pub fn host(args: HostArgs) -> anyhow::Result<ExitCode> {
             bind,
             states,
             members,
+            rules,
             recorder,
         } = room_to_host(&args, &secret)?;
         let code = settings.code.clone();
@@ -310,6 +317,9 @@ pub fn host(args: HostArgs) -> anyhow::Result<ExitCode> {
         let session = recorder.as_ref().map(|r| r.session());
         let mut core = HubCore::restore(settings, rand::random::<u64>() >> 12, states)?;
         core.restore_members(members);
+        if let Some(rules) = rules {
+            core.restore_rules(rules);
+        }
         let journal = recorder.map(|r| Box::new(r) as net::BoxedJournal);
         let hub = if args.no_lan || bind.ip().is_loopback() {
             Hub::start(secret, bind, core, journal).await?

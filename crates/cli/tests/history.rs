@@ -392,7 +392,7 @@ fn runs_and_chat_reach_the_room_and_both_histories() {
 }
 
 #[test]
-fn a_resumed_room_keeps_roles_and_keeps_out_whoever_was_removed() {
+fn a_resumed_room_keeps_roles_its_lock_and_keeps_out_whoever_was_removed() {
     let dir = tempfile::tempdir().expect("dir");
     let path = |name: &str| dir.path().join(name);
     let mut host = Host::start(&path("hub-data"), &[]);
@@ -401,6 +401,7 @@ fn a_resumed_room_keeps_roles_and_keeps_out_whoever_was_removed() {
     let mut bea = join(&path("bea-data"), &ticket, "Bea", &[]);
     host.command_until_ok("observer Ada");
     host.command_until_ok("remove Bea");
+    host.command_until_ok("lock");
     assert_eq!(
         exits_within(&mut bea, 10, "removed Bea").code(),
         Some(1),
@@ -428,6 +429,11 @@ fn a_resumed_room_keeps_roles_and_keeps_out_whoever_was_removed() {
     assert_eq!(bea.status.code(), Some(1));
     let why = String::from_utf8_lossy(&bea.stderr);
     assert!(why.contains("removed you"), "{why}");
+    // The room was locked: still locked to newcomers, though Ada (who was in) got back.
+    let cy = rejoin("cy-data", "Cy");
+    assert_eq!(cy.status.code(), Some(1));
+    let why = String::from_utf8_lossy(&cy.stderr);
+    assert!(why.contains("locked"), "{why}");
     interrupt(&again.child);
     assert!(exits_within(&mut again.child, 10, "the resumed host").success());
 }

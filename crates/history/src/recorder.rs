@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use coderoom_protocol::{ChatLine, DocId, Participant, PeerId, RunReport, RunStep};
-use coderoom_room::{Journal, JournalError, Standing};
+use coderoom_room::{Journal, JournalError, Rules, Standing};
 use yrs::{Doc, ReadTxn, StateVector, Transact};
 
 use crate::store::{apply, language_of, ChatRecord, History, RunRecord, SessionId, RUN_GOING};
@@ -244,6 +244,12 @@ impl Journal for SessionRecorder {
 
     fn finish(&mut self) -> Result<(), JournalError> {
         self.finish_in_place().map_err(|error| error.to_string())
+    }
+
+    fn rules(&mut self, rules: &Rules) -> Result<(), JournalError> {
+        self.history
+            .set_rules(self.session, rules, now_ms())
+            .map_err(|error| error.to_string())
     }
 
     fn standing(&mut self, standing: &Standing) -> Result<(), JournalError> {

@@ -136,6 +136,17 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (session, peer)
     );
     ",
+    // 4: the room's rules as the instructor last set them (approval, lock, pen), for a room
+    //    hosted again.
+    "
+    CREATE TABLE rules (
+        session INTEGER PRIMARY KEY REFERENCES sessions(id),
+        approval_required INTEGER NOT NULL,
+        locked INTEGER NOT NULL,
+        pen BLOB,
+        at_ms INTEGER NOT NULL
+    );
+    ",
 ];
 
 /// The version this build writes and reads.

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use coderoom_protocol::{DocId, JoinSecret, Participant, PeerId, Role, RoomId};
-use coderoom_room::Standing;
+use coderoom_room::{Rules, Standing};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use yrs::Doc;
@@ -596,6 +596,44 @@ impl History {
                 at_ms
             ])?;
         Ok(())
+    }
+
+    /// The room's rules as the instructor last set them.
+    pub fn set_rules(&mut self, id: SessionId, rules: &Rules, at_ms: i64) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO rules (session, approval_required, locked, pen, at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                id.0,
+                rules.approval_required,
+                rules.locked,
+                rules.pen.map(|p| p.0.to_vec()),
+                at_ms
+            ])?;
+        Ok(())
+    }
+
+    /// The room's rules when it was last hosted (`None` if the instructor never changed them).
+    pub fn rules(&self, id: SessionId) -> Result<Option<Rules>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT approval_required, locked, pen FROM rules WHERE session = ?1",
+                [id.0],
+                |row| {
+                    Ok(Rules {
+                        approval_required: row.get(0)?,
+                        locked: row.get(1)?,
+                        pen: row
+                            .get::<_, Option<Vec<u8>>>(2)?
+                            .and_then(fixed)
+                            .map(PeerId),
+                    })
+                },
+            )
+            .optional()?)
     }
 
     /// Everyone who was in the room, as they last were (name, colour, role as joined or as

@@ -15,6 +15,17 @@ pub struct Standing {
     pub removed: bool,
 }
 
+/// The room's rules as the instructor last set them, kept for a room hosted again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Rules {
+    /// Newcomers wait for the instructor's approval.
+    pub approval_required: bool,
+    /// No newcomers at all.
+    pub locked: bool,
+    /// Who besides the instructor may write the board.
+    pub pen: Option<PeerId>,
+}
+
 pub trait Journal: Send {
     /// An update to `doc`: accepted by the hub (called before it is relayed), or taken into a
     /// learner's replica. `author` is who made it, when known.
@@ -39,6 +50,11 @@ pub trait Journal: Send {
     /// The room is closing: write whatever is still held (runs going, last snapshots) and mark
     /// the session ended.
     fn finish(&mut self) -> Result<(), JournalError> {
+        Ok(())
+    }
+
+    /// The instructor changed the room's rules (hub side).
+    fn rules(&mut self, _rules: &Rules) -> Result<(), JournalError> {
         Ok(())
     }
 

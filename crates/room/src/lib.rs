@@ -14,7 +14,7 @@ pub mod queue;
 
 pub use core::hub::{HubAction, HubCore, HubEvent, RoomSettings};
 pub use core::peer::{PeerAction, PeerCore, PeerEvent};
-pub use journal::{Journal, JournalError, Standing};
+pub use journal::{Journal, JournalError, Rules, Standing};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RoomError {

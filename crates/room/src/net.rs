@@ -380,6 +380,7 @@ impl HubState {
                 HubAction::Standing(standing) => {
                     self.journal(|journal| journal.standing(&standing))
                 }
+                HubAction::Rules(rules) => self.journal(|journal| journal.rules(&rules)),
                 HubAction::Run(report) => {
                     self.journal(|journal| journal.run(&report));
                     let _ = self.reports.send(HubReport::Run(report));

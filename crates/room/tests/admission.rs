@@ -636,3 +636,71 @@ fn chat_and_runs_are_stamped_by_the_hub_and_reach_only_who_may_read() {
     let actions = frame(&mut hub, 4, stray);
     assert!(actions.is_empty(), "{actions:?}");
 }
+
+#[test]
+fn the_rules_are_reported_when_they_change_and_come_back_without_a_removed_pen_holder() {
+    use coderoom_protocol::Participant;
+    use coderoom_room::Rules;
+    let mut hub = hub();
+    let ada = peer(1);
+    assert!(welcomed(
+        &connect(
+            &mut hub,
+            1,
+            ada,
+            hello(Credential::Secret(SECRET), "Ada"),
+            0
+        ),
+        1
+    ));
+    let actions = hub.handle(1, HubEvent::Instructor(Control::GivePen(Some(ada))));
+    let expected = Rules {
+        approval_required: false,
+        locked: false,
+        pen: Some(ada),
+    };
+    assert!(actions.contains(&HubAction::Rules(expected)));
+    let actions = hub.handle(2, HubEvent::Instructor(Control::Lock(true)));
+    assert!(actions.contains(&HubAction::Rules(Rules {
+        locked: true,
+        ..expected
+    })));
+    // Nothing changed, nothing reported.
+    let actions = hub.handle(3, HubEvent::Instructor(Control::Lock(true)));
+    assert!(!actions.iter().any(|a| matches!(a, HubAction::Rules(_))));
+
+    // Hosted again: the lock holds; the pen goes back to a member, never to a removed one.
+    let member = |id, removed| {
+        (
+            Participant {
+                id,
+                name: "Ada".into(),
+                colour: "#123456".into(),
+                role: Role::Learner,
+                online: false,
+            },
+            removed,
+        )
+    };
+    let mut again = self::hub();
+    again.restore_members([member(ada, false)]);
+    again.restore_rules(hub.rules());
+    assert_eq!(again.rules().pen, Some(ada));
+    assert_eq!(
+        refusal(
+            &connect(
+                &mut again,
+                1,
+                peer(9),
+                hello(Credential::Secret(SECRET), "Cy"),
+                0
+            ),
+            1
+        ),
+        Some(Refusal::Locked)
+    );
+    let mut removed = self::hub();
+    removed.restore_members([member(ada, true)]);
+    removed.restore_rules(hub.rules());
+    assert_eq!(removed.rules().pen, None);
+}

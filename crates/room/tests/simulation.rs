@@ -119,7 +119,8 @@ impl Sim {
                 | HubAction::Left(_)
                 | HubAction::Chat(_)
                 | HubAction::Run(_)
-                | HubAction::Standing(_) => {}
+                | HubAction::Standing(_)
+                | HubAction::Rules(_) => {}
             }
         }
     }

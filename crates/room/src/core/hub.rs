@@ -85,6 +85,8 @@ pub enum HubAction {
     Run(RunReport),
     /// The instructor changed someone's role or removed them.
     Standing(crate::Standing),
+    /// The instructor changed the room's rules (approval, lock, pen).
+    Rules(crate::Rules),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -826,7 +828,35 @@ impl HubCore {
         out
     }
 
+    /// The room's rules as they stand.
+    pub fn rules(&self) -> crate::Rules {
+        crate::Rules {
+            approval_required: self.approval_required,
+            locked: self.locked,
+            pen: self.pen,
+        }
+    }
+
+    /// Takes back a room's rules (a room hosted again). A pen holder who was removed since
+    /// does not get it back.
+    pub fn restore_rules(&mut self, rules: crate::Rules) {
+        self.approval_required = rules.approval_required;
+        self.locked = rules.locked;
+        self.pen = rules
+            .pen
+            .filter(|holder| self.members.get(holder).is_some_and(|m| !m.removed));
+    }
+
     fn instructor(&mut self, control: Control, out: &mut Vec<HubAction>) {
+        let before = self.rules();
+        self.instructor_control(control, out);
+        let after = self.rules();
+        if after != before {
+            out.push(HubAction::Rules(after));
+        }
+    }
+
+    fn instructor_control(&mut self, control: Control, out: &mut Vec<HubAction>) {
         match control {
             Control::RequireApproval(on) => self.approval_required = on,
             Control::Lock(on) => self.locked = on,
