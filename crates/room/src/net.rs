@@ -678,6 +678,8 @@ struct PeerState {
     joined: bool,
     /// The learner's own history, when kept.
     journal: Option<BoxedJournal>,
+    /// Chat written while away from the hub, sent when back.
+    unsent_chat: Vec<Message>,
     /// Who the hub last said was online (for the learner's history).
     here: BTreeMap<PeerId, coderoom_protocol::Participant>,
 }
@@ -743,6 +745,11 @@ impl PeerState {
                 PeerAction::Changed(doc) => PeerReport::Changed(doc),
                 PeerAction::Joined { role, title } => {
                     self.joined = true;
+                    if let Some(outbox) = &self.outbox {
+                        for message in std::mem::take(&mut self.unsent_chat) {
+                            outbox.push(message, None);
+                        }
+                    }
                     PeerReport::Joined { role, title }
                 }
                 PeerAction::WaitingForApproval => PeerReport::Waiting,
@@ -805,6 +812,9 @@ pub struct Peer {
     me: PeerId,
     task: tokio::task::JoinHandle<Result<(), RoomError>>,
 }
+
+/// Chat messages kept while away from the hub.
+const MAX_UNSENT_CHAT: usize = 20;
 
 /// Connection backoff: from 100 ms doubling to 5 s.
 const BACKOFF_START: Duration = Duration::from_millis(100);
@@ -871,6 +881,7 @@ impl Peer {
             joined: false,
             journal: None,
             here: BTreeMap::new(),
+            unsent_chat: Vec::new(),
         }));
         let task = tokio::spawn(peer_loop(endpoint.clone(), hub, Arc::clone(&shared)));
         Self {
@@ -908,19 +919,27 @@ impl Peer {
     }
 
     /// Writes `text` in the room's chat (it comes back as a `PeerReport::Chat` once relayed).
+    /// Away from the hub, it is sent when this peer is back (up to 20 messages wait).
     pub async fn say(&self, text: &str) -> Result<(), RoomError> {
         let message = Message::Chat(ChatLine {
             from: self.me,
             name: String::new(),
             text: text.to_owned(),
         });
-        let peer = lock_peer(&self.shared);
-        match (&peer.outbox, peer.joined) {
-            (Some(outbox), true) if outbox.push(message, None) => Ok(()),
-            _ => Err(RoomError::Network(
-                "not connected to the hub: the message was not sent".into(),
-            )),
+        let mut peer = lock_peer(&self.shared);
+        if let (Some(outbox), true) = (&peer.outbox, peer.joined) {
+            if outbox.push(message.clone(), None) {
+                return Ok(());
+            }
         }
+        if peer.unsent_chat.len() >= MAX_UNSENT_CHAT {
+            return Err(RoomError::Network(format!(
+                "not connected to the hub, and {MAX_UNSENT_CHAT} messages already wait to be sent"
+            )));
+        }
+        // Sent when this peer is back in the room.
+        peer.unsent_chat.push(message);
+        Ok(())
     }
 
     /// A step of a run of this peer's: kept in its own history, and sent to the hub (which

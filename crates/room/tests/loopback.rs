@@ -299,6 +299,10 @@ async fn offline_edits_merge_when_a_restarted_hub_comes_back() {
             typed(doc, "while the hub was down\n")
         })
         .await;
+    learner
+        .say("is the hub down?")
+        .await
+        .expect("kept to send later");
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     // The hub comes back on the same address, rebuilt from what it persisted.
@@ -327,6 +331,23 @@ async fn offline_edits_merge_when_a_restarted_hub_comes_back() {
         merged,
         "offline edits did not merge: hub has {:?}",
         hub.files(learner.workspace()).await
+    );
+    // What the learner wrote in the chat meanwhile arrives too.
+    let chat = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(report) = hub.next_report().await {
+            if let net::HubReport::Chat(line) = report {
+                return Some(line);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+    .expect("the chat written while the hub was down");
+    assert_eq!(
+        (chat.name.as_str(), chat.text.as_str()),
+        ("Ada", "is the hub down?")
     );
     learner.leave().await;
     hub.shutdown().await;
