@@ -111,7 +111,8 @@ macro_rules! say {
     ($($arg:tt)*) => {{
         use std::io::Write;
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{}", crate::printable(&format!($($arg)*)));
+        // A peer's text cannot start a line of its own: its new lines are indented.
+        let _ = writeln!(out, "{}", crate::printable(&format!($($arg)*)).replace('\n', "\n    "));
         let _ = out.flush();
     }};
 }
@@ -587,6 +588,7 @@ pub fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
                             }
                         }
                         Some(PeerReport::Chat(line)) => say!("chat: {}: {}", line.name, line.text),
+                        Some(PeerReport::ChatDropped(reason)) => say!("chat not sent: {reason}"),
                         Some(PeerReport::Run(report)) => print_run(&report, &people),
                         Some(PeerReport::Disconnected(reason)) => {
                             say!("disconnected: {reason}");

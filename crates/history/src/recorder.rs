@@ -349,9 +349,11 @@ impl SessionRecorder {
                 let Some(run) = self.runs.get_mut(&key) else {
                     return Ok(());
                 };
+                let before = run.record.output.len();
                 keep_output(&mut run.record.output, text);
+                let grew = run.record.output.len() > before;
                 let now = now_ms();
-                if now - run.saved_at >= RUN_OUTPUT_SAVED_EVERY_MS {
+                if grew && now - run.saved_at >= RUN_OUTPUT_SAVED_EVERY_MS {
                     run.saved_at = now;
                     self.history.update_run(run.row, &run.record)?;
                 }

@@ -28,8 +28,19 @@ pub const MAX_CHAT_CHARS: usize = 2_000;
 /// The most text one `RunStep::Output` may carry, in bytes (runners send output in chunks).
 pub const MAX_RUN_OUTPUT: usize = 64 * 1024;
 
-/// Runs one participant may have going at once (a hub remembers which document each is from).
+/// Runs one participant may have going at once (a hub remembers which document each is from;
+/// a new run past this ends the oldest).
 pub const MAX_OPEN_RUNS: usize = 8;
+
+/// The most output of one run a hub relays and records (a runner stops a program at this).
+pub const MAX_RUN_OUTPUT_TOTAL: usize = 1024 * 1024;
+
+/// Chat messages one participant may send in [`CHAT_WINDOW_MS`]; more are dropped, with a notice.
+pub const CHAT_PER_WINDOW: u32 = 10;
+pub const CHAT_WINDOW_MS: u64 = 10_000;
+
+/// Presence clients one connection may announce (a window has one per open editor at most).
+pub const MAX_PRESENCE_CLIENTS: usize = 16;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ProtocolError {

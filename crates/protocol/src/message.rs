@@ -104,7 +104,9 @@ impl std::fmt::Display for Refusal {
                     "the instructor runs another version of Coderoom (protocol {hub})"
                 )
             }
-            Refusal::BadName => f.write_str("a name of 1 to 40 characters is needed"),
+            Refusal::BadName => f.write_str(
+                "a name of 1 to 40 printable characters, other than the instructor's, is needed",
+            ),
         }
     }
 }
@@ -138,6 +140,8 @@ pub enum Notice {
     Refused { doc: DocId, reason: String },
     /// Your frame could not be used; the connection closes.
     ProtocolViolation(String),
+    /// A chat message of yours was not relayed (you are writing too fast).
+    ChatDropped(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -659,6 +659,8 @@ pub enum PeerReport {
     HistoryFailed(String),
     /// A chat message, as the hub relayed it (this peer's own too).
     Chat(ChatLine),
+    /// A chat message of this peer's was not relayed, and why.
+    ChatDropped(String),
     /// A step of someone else's run.
     Run(RunReport),
     Follow {
@@ -723,6 +725,7 @@ impl PeerState {
                     }
                     PeerReport::Chat(line)
                 }
+                PeerAction::ChatDropped(reason) => PeerReport::ChatDropped(reason),
                 PeerAction::Run(report) => {
                     if let Some(failed) = self.journal(|journal| journal.run(&report)) {
                         let _ = self.reports.send(failed);
@@ -921,6 +924,15 @@ impl Peer {
     /// Writes `text` in the room's chat (it comes back as a `PeerReport::Chat` once relayed).
     /// Away from the hub, it is sent when this peer is back (up to 20 messages wait).
     pub async fn say(&self, text: &str) -> Result<(), RoomError> {
+        if text.trim().chars().count() > coderoom_protocol::MAX_CHAT_CHARS {
+            return Err(RoomError::Network(format!(
+                "a chat message is at most {} characters",
+                coderoom_protocol::MAX_CHAT_CHARS
+            )));
+        }
+        if self.task.is_finished() {
+            return Err(RoomError::Network("this peer has left the room".into()));
+        }
         let message = Message::Chat(ChatLine {
             from: self.me,
             name: String::new(),

@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use coderoom_protocol::{DocId, Message};
+use coderoom_protocol::{Control, DocId, Message, Notice, RunStep};
 use yrs::sync::{Message as YMessage, SyncMessage};
 use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
@@ -33,11 +33,31 @@ pub struct OutQueue {
 #[derive(Debug, PartialEq, Eq)]
 pub struct TooFarBehind;
 
+/// What a message costs in the queue: about its frame's length (each carries its text or bytes).
 fn size(message: &Message) -> usize {
-    match message {
-        Message::Sync { payload, .. } | Message::Awareness { payload } => payload.len() + 40,
-        Message::Resync { state, .. } => state.len() + 40,
-        _ => 64,
+    64 + match message {
+        Message::Sync { payload, .. } | Message::Awareness { payload } => payload.len(),
+        Message::Resync { state, .. } => state.len(),
+        Message::Chat(line) => line.name.len() + line.text.len(),
+        Message::Run(report) => match &report.step {
+            RunStep::Started {
+                path,
+                runtime,
+                files_hash,
+                ..
+            } => path.len() + runtime.len() + files_hash.len(),
+            RunStep::Output { text, .. } => text.len(),
+            RunStep::Ended { outcome, .. } => outcome.len(),
+        },
+        Message::Control(Control::Participants(list)) => list
+            .iter()
+            .map(|p| p.name.len() + p.colour.len() + 48)
+            .sum(),
+        Message::Welcome { title, docs, .. } => title.len() + docs.len() * 40,
+        Message::Notice(Notice::Refused { reason, .. } | Notice::ProtocolViolation(reason)) => {
+            reason.len()
+        }
+        _ => 0,
     }
 }
 

@@ -704,3 +704,174 @@ fn the_rules_are_reported_when_they_change_and_come_back_without_a_removed_pen_h
     removed.restore_rules(hub.rules());
     assert_eq!(removed.rules().pen, None);
 }
+
+#[test]
+fn a_peer_cannot_flood_chat_presence_or_runs_nor_pass_for_the_instructor() {
+    use coderoom_protocol::{
+        ChatLine, RunReport, RunStep, CHAT_PER_WINDOW, MAX_OPEN_RUNS, MAX_PRESENCE_CLIENTS,
+    };
+    let mut hub = hub();
+    // Names: printable, and not the instructor's.
+    for name in ["teacher", "Ada\nchat: Teacher: hi"] {
+        assert_eq!(
+            refusal(
+                &connect(
+                    &mut hub,
+                    9,
+                    peer(9),
+                    hello(Credential::Secret(SECRET), name),
+                    0
+                ),
+                9
+            ),
+            Some(Refusal::BadName),
+            "{name:?}"
+        );
+    }
+    let ada = peer(1);
+    assert!(welcomed(
+        &connect(
+            &mut hub,
+            1,
+            ada,
+            hello(Credential::Secret(SECRET), "Ada"),
+            0
+        ),
+        1
+    ));
+    let chat = |text: &str| {
+        Message::Chat(ChatLine {
+            from: ada,
+            name: String::new(),
+            text: text.into(),
+        })
+    };
+
+    // Chat: past the allowance, messages are dropped with a notice, until the window passes.
+    let mut relayed = 0;
+    for n in 0..CHAT_PER_WINDOW + 2 {
+        let actions = hub.handle(
+            100,
+            HubEvent::Frame {
+                conn: 1,
+                message: chat(&format!("spam {n}")),
+            },
+        );
+        relayed += actions
+            .iter()
+            .filter(|a| matches!(a, HubAction::Chat(_)))
+            .count();
+        assert!(!closed(&actions, 1));
+        if n >= CHAT_PER_WINDOW {
+            assert!(sent_to(&actions, 1)
+                .iter()
+                .any(|m| matches!(m, Message::Notice(Notice::ChatDropped(_)))));
+        }
+    }
+    assert_eq!(relayed, CHAT_PER_WINDOW as usize);
+    let later = hub.handle(
+        20_000,
+        HubEvent::Frame {
+            conn: 1,
+            message: chat("later"),
+        },
+    );
+    assert!(later.iter().any(|a| matches!(a, HubAction::Chat(_))));
+
+    // Runs: a new run past the limit ends the oldest instead of cutting the learner off.
+    let started = |run: u64| {
+        Message::Run(RunReport {
+            by: ada,
+            run,
+            step: RunStep::Started {
+                doc: DocId::Workspace(ada),
+                path: "main.py".into(),
+                runtime: "python".into(),
+                files_hash: "abc".into(),
+            },
+        })
+    };
+    for run in 0..MAX_OPEN_RUNS as u64 {
+        hub.handle(
+            200 + run,
+            HubEvent::Frame {
+                conn: 1,
+                message: started(run),
+            },
+        );
+    }
+    let actions = hub.handle(
+        300,
+        HubEvent::Frame {
+            conn: 1,
+            message: started(99),
+        },
+    );
+    assert!(!closed(&actions, 1));
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        HubAction::Run(RunReport {
+            run: 0,
+            step: RunStep::Ended { .. },
+            ..
+        })
+    )));
+
+    // Presence: a connection announcing too many clients is cut off.
+    let payload = {
+        use yrs::block::ClientID;
+        use yrs::sync::awareness::{AwarenessUpdate, AwarenessUpdateEntry};
+        use yrs::updates::encoder::Encode;
+        let clients = (0..=MAX_PRESENCE_CLIENTS as u64)
+            .map(|client| {
+                let entry = AwarenessUpdateEntry {
+                    clock: 1,
+                    json: "null".into(),
+                };
+                (ClientID::new(client), entry)
+            })
+            .collect();
+        yrs::sync::Message::Awareness(AwarenessUpdate { clients }).encode_v1()
+    };
+    let actions = hub.handle(
+        400,
+        HubEvent::Frame {
+            conn: 1,
+            message: Message::Awareness { payload },
+        },
+    );
+    assert!(closed(&actions, 1));
+    let gone = hub.handle(401, HubEvent::Closed { conn: 1 });
+    assert!(
+        !gone.iter().any(|a| matches!(
+            a,
+            HubAction::Send {
+                message: Message::Awareness { .. },
+                ..
+            }
+        )),
+        "no flood of 'gone' announcements"
+    );
+}
+
+#[test]
+fn a_denied_pen_holder_loses_the_pen() {
+    let mut hub = hub();
+    let ada = peer(1);
+    assert!(welcomed(
+        &connect(
+            &mut hub,
+            1,
+            ada,
+            hello(Credential::Secret(SECRET), "Ada"),
+            0
+        ),
+        1
+    ));
+    hub.handle(1, HubEvent::Instructor(Control::GivePen(Some(ada))));
+    let actions = hub.handle(2, HubEvent::Instructor(Control::Deny(ada)));
+    assert_eq!(hub.rules().pen, None);
+    assert!(actions
+        .iter()
+        .any(|a| matches!(a, HubAction::Rules(r) if r.pen.is_none())));
+}

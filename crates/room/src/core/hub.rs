@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use coderoom_protocol::{
     ChatLine, Control, Credential, DocId, JoinSecret, Message, Notice, Participant, PeerId,
-    Refusal, Role, RoomId, RunReport, RunStep, MAX_CHAT_CHARS, MAX_OPEN_RUNS, MAX_RUN_OUTPUT,
-    PROTOCOL_VERSION,
+    Refusal, Role, RoomId, RunReport, RunStep, CHAT_PER_WINDOW, CHAT_WINDOW_MS, MAX_CHAT_CHARS,
+    MAX_OPEN_RUNS, MAX_PRESENCE_CLIENTS, MAX_RUN_OUTPUT, MAX_RUN_OUTPUT_TOTAL, PROTOCOL_VERSION,
 };
 use yrs::sync::SyncMessage;
 use yrs::Doc;
@@ -101,6 +101,12 @@ struct Connection {
     stage: Stage,
 }
 
+struct GoingRun {
+    doc: DocId,
+    output: usize,
+    started: u64,
+}
+
 struct Member {
     name: String,
     colour: String,
@@ -128,8 +134,11 @@ pub struct HubCore {
     presence_clients: BTreeMap<ConnId, BTreeMap<u64, u32>>,
     /// Wrong-code counts per peer: (count, window start ms).
     code_failures: BTreeMap<PeerId, (u32, u64)>,
-    /// Runs going on, and the document each runs from (their output goes to its readers).
-    runs: BTreeMap<(PeerId, u64), DocId>,
+    /// Runs going on: the document each runs from (their output goes to its readers), the
+    /// output relayed so far, and when it started (the oldest gives way past the limit).
+    runs: BTreeMap<(PeerId, u64), GoingRun>,
+    /// Chat sent per peer in the current window: (count, window start ms).
+    chat_counts: BTreeMap<PeerId, (u32, u64)>,
     client_ids: u64,
 }
 
@@ -150,6 +159,7 @@ impl HubCore {
             presence_clients: BTreeMap::new(),
             code_failures: BTreeMap::new(),
             runs: BTreeMap::new(),
+            chat_counts: BTreeMap::new(),
             client_ids: client_id_seed.wrapping_add(1),
         }
     }
@@ -332,7 +342,7 @@ impl HubCore {
             HubEvent::Frame { conn, message } => self.frame(now_ms, conn, message, &mut out),
             HubEvent::Instructor(control) => self.instructor(control, &mut out),
             HubEvent::InstructorSays(text) => {
-                let _ = self.chat(self.settings.instructor, &text, &mut out);
+                let _ = self.chat(now_ms, (self.settings.instructor, None), &text, &mut out);
             }
         }
         out
@@ -349,7 +359,16 @@ impl HubCore {
     }
 
     /// Relays `text` from `from` to everyone; an over-long message is an error for the sender.
-    fn chat(&mut self, from: PeerId, text: &str, out: &mut Vec<HubAction>) -> Result<(), String> {
+    /// Past [`CHAT_PER_WINDOW`] messages in a window, the sender (on `conn`) is told its message
+    /// was dropped.
+    fn chat(
+        &mut self,
+        now_ms: u64,
+        from: (PeerId, Option<ConnId>),
+        text: &str,
+        out: &mut Vec<HubAction>,
+    ) -> Result<(), String> {
+        let (from, conn) = from;
         let text = text.trim();
         if text.chars().count() > MAX_CHAT_CHARS {
             return Err(format!(
@@ -358,6 +377,23 @@ impl HubCore {
         }
         if text.is_empty() {
             return Ok(());
+        }
+        if let Some(conn) = conn {
+            let (count, since) = self.chat_counts.entry(from).or_insert((0, now_ms));
+            if now_ms.saturating_sub(*since) >= CHAT_WINDOW_MS {
+                (*count, *since) = (0, now_ms);
+            }
+            if *count >= CHAT_PER_WINDOW {
+                out.push(HubAction::Send {
+                    conn,
+                    message: Message::Notice(Notice::ChatDropped(format!(
+                        "more than {CHAT_PER_WINDOW} messages in {} s: wait a moment",
+                        CHAT_WINDOW_MS / 1000
+                    ))),
+                });
+                return Ok(());
+            }
+            *count += 1;
         }
         let line = ChatLine {
             from,
@@ -372,8 +408,8 @@ impl HubCore {
     /// Records and relays a step of `by`'s run to the readers of the document it runs from.
     fn run(
         &mut self,
-        conn: ConnId,
-        by: PeerId,
+        now_ms: u64,
+        (conn, by): (ConnId, PeerId),
         run: u64,
         step: RunStep,
         out: &mut Vec<HubAction>,
@@ -383,39 +419,84 @@ impl HubCore {
                 if !self.may_read(by, *doc) {
                     return Err("a run from a document you may not read".into());
                 }
-                let open = self.runs.keys().filter(|(peer, _)| *peer == by).count();
-                if open >= MAX_OPEN_RUNS && !self.runs.contains_key(&(by, run)) {
-                    return Err(format!("more than {MAX_OPEN_RUNS} runs at once"));
+                // A run whose end never came (its runner went away) gives way to a new one.
+                let mine = || self.runs.iter().filter(|((peer, _), _)| *peer == by);
+                if mine().count() >= MAX_OPEN_RUNS && !self.runs.contains_key(&(by, run)) {
+                    let oldest = mine()
+                        .min_by_key(|(_, going)| going.started)
+                        .map(|(k, _)| *k);
+                    if let Some(key) = oldest {
+                        self.end_forgotten_run(key, out);
+                    }
                 }
-                self.runs.insert((by, run), *doc);
+                self.runs.insert(
+                    (by, run),
+                    GoingRun {
+                        doc: *doc,
+                        output: 0,
+                        started: now_ms,
+                    },
+                );
                 *doc
             }
             RunStep::Output { text, .. } => {
                 if text.len() > MAX_RUN_OUTPUT {
                     return Err(format!("run output of over {MAX_RUN_OUTPUT} bytes at once"));
                 }
-                // Steps of a run this hub never saw start (it restarted meanwhile) are dropped.
-                match self.runs.get(&(by, run)) {
-                    Some(doc) => *doc,
-                    None => return Ok(()),
+                // Steps of a run this hub never saw start (it restarted meanwhile) are dropped,
+                // and so is output past what a runner lets a program print.
+                let Some(going) = self.runs.get_mut(&(by, run)) else {
+                    return Ok(());
+                };
+                going.output += text.len();
+                if going.output > MAX_RUN_OUTPUT_TOTAL {
+                    return Ok(());
                 }
+                going.doc
             }
             RunStep::Ended { .. } => match self.runs.remove(&(by, run)) {
-                Some(doc) => doc,
+                Some(going) => going.doc,
                 None => return Ok(()),
             },
         };
-        let report = RunReport { by, run, step };
+        self.relay_run(Some(conn), doc, RunReport { by, run, step }, out);
+        Ok(())
+    }
+
+    fn relay_run(
+        &self,
+        from: Option<ConnId>,
+        doc: DocId,
+        report: RunReport,
+        out: &mut Vec<HubAction>,
+    ) {
         out.push(HubAction::Run(report.clone()));
         for (other, peer) in self.joined_conns() {
-            if other != conn && self.may_read(peer, doc) {
+            if Some(other) != from && self.may_read(peer, doc) {
                 out.push(HubAction::Send {
                     conn: other,
                     message: Message::Run(report.clone()),
                 });
             }
         }
-        Ok(())
+    }
+
+    /// Ends a run its runner never ended, for the record and for whoever watches it.
+    fn end_forgotten_run(&mut self, key: (PeerId, u64), out: &mut Vec<HubAction>) {
+        if let Some(going) = self.runs.remove(&key) {
+            let step = RunStep::Ended {
+                outcome: "no end was reported".into(),
+                wall_ms: 0,
+                cpu_ms: None,
+                peak_kib: None,
+            };
+            let report = RunReport {
+                by: key.0,
+                run: key.1,
+                step,
+            };
+            self.relay_run(None, going.doc, report, out);
+        }
     }
 
     fn violation(&mut self, conn: ConnId, reason: String, out: &mut Vec<HubAction>) {
@@ -472,6 +553,12 @@ impl HubCore {
                 for (client, clock, _) in clients {
                     known.insert(client, clock);
                 }
+                if known.len() > MAX_PRESENCE_CLIENTS {
+                    let reason = format!("presence for over {MAX_PRESENCE_CLIENTS} clients");
+                    // Announcing them all gone would flood every other peer: forget them.
+                    self.presence_clients.remove(&conn);
+                    return self.violation(conn, reason, out);
+                }
                 if let Some(member) = self.members.get_mut(&peer) {
                     member.awareness = Some(payload.clone());
                 }
@@ -499,12 +586,12 @@ impl HubCore {
                 }
             }
             (Stage::Joined, Message::Chat(line)) => {
-                if let Err(reason) = self.chat(peer, &line.text, out) {
+                if let Err(reason) = self.chat(now_ms, (peer, Some(conn)), &line.text, out) {
                     self.violation(conn, reason, out);
                 }
             }
             (Stage::Joined, Message::Run(report)) => {
-                if let Err(reason) = self.run(conn, peer, report.run, report.step, out) {
+                if let Err(reason) = self.run(now_ms, (conn, peer), report.run, report.step, out) {
                     self.violation(conn, reason, out);
                 }
             }
@@ -576,7 +663,14 @@ impl HubCore {
             }
         }
         let name = name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > 40 {
+        // A name is how others tell who wrote what: printable, and not the instructor's.
+        let passes_for_instructor = peer != self.settings.instructor
+            && name.to_lowercase() == self.settings.instructor_name.to_lowercase();
+        if name.is_empty()
+            || name.chars().count() > 40
+            || name.chars().any(char::is_control)
+            || passes_for_instructor
+        {
             return refuse(Refusal::BadName, out);
         }
         let colour: String = colour.chars().take(16).collect();
@@ -876,6 +970,10 @@ impl HubCore {
             }
             Control::Deny(peer) => {
                 self.members.remove(&peer);
+                if self.pen == Some(peer) {
+                    self.pen = None;
+                    self.broadcast(&Message::Control(Control::GivePen(None)), out);
+                }
                 self.close_peer(peer, Refusal::Denied, out);
             }
             Control::Remove(peer) => {
@@ -889,6 +987,7 @@ impl HubCore {
                 }
                 if self.pen == Some(peer) {
                     self.pen = None;
+                    self.broadcast(&Message::Control(Control::GivePen(None)), out);
                 }
                 self.close_peer(peer, Refusal::Removed, out);
                 self.broadcast_participants(out);

@@ -60,6 +60,8 @@ pub enum PeerAction {
     Reset(DocId),
     /// A chat message, as the hub relayed it.
     Chat(coderoom_protocol::ChatLine),
+    /// A chat message of ours was not relayed, and why.
+    ChatDropped(String),
     /// A step of someone's run (from a document this peer reads).
     Run(coderoom_protocol::RunReport),
 }
@@ -280,6 +282,9 @@ impl PeerCore {
             }
             Message::Notice(Notice::Refused { doc, reason }) => {
                 out.push(PeerAction::EditRefused { doc, reason })
+            }
+            Message::Notice(Notice::ChatDropped(reason)) => {
+                out.push(PeerAction::ChatDropped(reason))
             }
             Message::Notice(Notice::ProtocolViolation(reason)) => {
                 out.push(PeerAction::Disconnect(reason))
