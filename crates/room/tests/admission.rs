@@ -53,6 +53,15 @@ fn connect(
     hub.handle(now, HubEvent::Frame { conn, message })
 }
 
+/// Connects `who` with the room's secret as `conn` and checks they are welcomed.
+fn admit(hub: &mut HubCore, conn: u64, who: PeerId, name: &str, now: u64) {
+    let actions = connect(hub, conn, who, hello(Credential::Secret(SECRET), name), now);
+    assert!(
+        welcomed(&actions, conn),
+        "{name} was not let in: {actions:?}"
+    );
+}
+
 fn sent_to(actions: &[HubAction], conn: u64) -> Vec<Message> {
     actions
         .iter()
@@ -503,26 +512,8 @@ fn chat_and_runs_are_stamped_by_the_hub_and_reach_only_who_may_read() {
     let mut hub = hub();
     let ada = peer(1);
     let bea = peer(2);
-    assert!(welcomed(
-        &connect(
-            &mut hub,
-            1,
-            ada,
-            hello(Credential::Secret(SECRET), "Ada"),
-            0
-        ),
-        1
-    ));
-    assert!(welcomed(
-        &connect(
-            &mut hub,
-            2,
-            bea,
-            hello(Credential::Secret(SECRET), "Bea"),
-            0
-        ),
-        2
-    ));
+    admit(&mut hub, 1, ada, "Ada", 0);
+    admit(&mut hub, 2, bea, "Bea", 0);
     let frame = |hub: &mut HubCore, conn: u64, message: Message| {
         hub.handle(10, HubEvent::Frame { conn, message })
     };
@@ -596,16 +587,7 @@ fn chat_and_runs_are_stamped_by_the_hub_and_reach_only_who_may_read() {
     assert!(closed(&frame(&mut hub, 1, flood), 1));
 
     // Reconnected Ada may not run from a workspace she cannot read, nor end runs never started.
-    assert!(welcomed(
-        &connect(
-            &mut hub,
-            3,
-            ada,
-            hello(Credential::Secret(SECRET), "Ada"),
-            30
-        ),
-        3
-    ));
+    admit(&mut hub, 3, ada, "Ada", 30);
     let others = run(RunStep::Started {
         doc: DocId::Workspace(bea),
         path: "main.py".into(),
@@ -613,16 +595,7 @@ fn chat_and_runs_are_stamped_by_the_hub_and_reach_only_who_may_read() {
         files_hash: "abc".into(),
     });
     assert!(closed(&frame(&mut hub, 3, others), 3));
-    assert!(welcomed(
-        &connect(
-            &mut hub,
-            4,
-            ada,
-            hello(Credential::Secret(SECRET), "Ada"),
-            40
-        ),
-        4
-    ));
+    admit(&mut hub, 4, ada, "Ada", 40);
     let stray = Message::Run(RunReport {
         by: ada,
         run: 99,
@@ -643,16 +616,7 @@ fn the_rules_are_reported_when_they_change_and_come_back_without_a_removed_pen_h
     use coderoom_room::Rules;
     let mut hub = hub();
     let ada = peer(1);
-    assert!(welcomed(
-        &connect(
-            &mut hub,
-            1,
-            ada,
-            hello(Credential::Secret(SECRET), "Ada"),
-            0
-        ),
-        1
-    ));
+    admit(&mut hub, 1, ada, "Ada", 0);
     let actions = hub.handle(1, HubEvent::Instructor(Control::GivePen(Some(ada))));
     let expected = Rules {
         approval_required: false,
@@ -729,16 +693,7 @@ fn a_peer_cannot_flood_chat_presence_or_runs_nor_pass_for_the_instructor() {
         );
     }
     let ada = peer(1);
-    assert!(welcomed(
-        &connect(
-            &mut hub,
-            1,
-            ada,
-            hello(Credential::Secret(SECRET), "Ada"),
-            0
-        ),
-        1
-    ));
+    admit(&mut hub, 1, ada, "Ada", 0);
     let chat = |text: &str| {
         Message::Chat(ChatLine {
             from: ada,
@@ -858,16 +813,7 @@ fn a_peer_cannot_flood_chat_presence_or_runs_nor_pass_for_the_instructor() {
 fn a_denied_pen_holder_loses_the_pen() {
     let mut hub = hub();
     let ada = peer(1);
-    assert!(welcomed(
-        &connect(
-            &mut hub,
-            1,
-            ada,
-            hello(Credential::Secret(SECRET), "Ada"),
-            0
-        ),
-        1
-    ));
+    admit(&mut hub, 1, ada, "Ada", 0);
     hub.handle(1, HubEvent::Instructor(Control::GivePen(Some(ada))));
     let actions = hub.handle(2, HubEvent::Instructor(Control::Deny(ada)));
     assert_eq!(hub.rules().pen, None);
