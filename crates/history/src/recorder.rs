@@ -5,10 +5,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use coderoom_protocol::{ChatLine, DocId, Participant, PeerId, RunReport, RunStep};
+use coderoom_room::files::{self, full_state};
 use coderoom_room::{Journal, JournalError, Rules, Standing};
-use yrs::{Doc, ReadTxn, StateVector, Transact};
+use yrs::Doc;
 
-use crate::store::{apply, language_of, ChatRecord, History, RunRecord, SessionId, RUN_GOING};
+use crate::store::{language_of, ChatRecord, History, RunRecord, SessionId, RUN_GOING};
 use crate::{now_ms, HistoryError};
 
 /// Updates of one document between snapshots.
@@ -50,9 +51,6 @@ pub struct SessionRecorder {
     mirrors: BTreeMap<DocId, Mirror>,
     languages: BTreeSet<String>,
     runs: BTreeMap<(PeerId, u64), GoingRun>,
-    /// The latest time recorded: times never run backwards within a session, for snapshots as
-    /// for updates.
-    last_at: i64,
 }
 
 impl SessionRecorder {
@@ -65,11 +63,7 @@ impl SessionRecorder {
             mirrors: BTreeMap::new(),
             languages: BTreeSet::new(),
             runs: BTreeMap::new(),
-            last_at: i64::MIN,
         };
-        if let Some((_, last, _)) = recorder.history.span(session)? {
-            recorder.last_at = last;
-        }
         recorder.languages = recorder
             .history
             .session(session)?
@@ -99,12 +93,6 @@ impl SessionRecorder {
             .collect()
     }
 
-    /// `at_ms`, or the latest time recorded if that is later.
-    fn moment(&mut self, at_ms: i64) -> i64 {
-        self.last_at = self.last_at.max(at_ms);
-        self.last_at
-    }
-
     /// Commits one update (durable when this returns), then keeps the mirror and snapshots.
     pub fn record(
         &mut self,
@@ -113,14 +101,13 @@ impl SessionRecorder {
         at_ms: i64,
         update: &[u8],
     ) -> Result<i64, HistoryError> {
-        let at_ms = self.moment(at_ms);
         let mirror = self
             .mirrors
             .entry(doc)
-            .or_insert_with(|| Mirror::new(coderoom_room::files::new_doc(1)));
+            .or_insert_with(|| Mirror::new(files::new_doc(1)));
         // The hub has already checked and applied this update; the mirror takes it even if
         // the write fails, so the next snapshot covers it.
-        let _ = apply(&mirror.doc, update);
+        let _ = files::apply_local(&mirror.doc, update);
         mirror.since_snapshot += 1;
         let id = match self
             .history
@@ -155,12 +142,11 @@ impl SessionRecorder {
         at_ms: i64,
         state: &[u8],
     ) -> Result<(), HistoryError> {
-        let at_ms = self.moment(at_ms);
         let upto = self.history.last_update_id()?;
         self.history
             .put_snapshot(self.session, doc, upto, at_ms, state, true)?;
-        let fresh = coderoom_room::files::new_doc(1);
-        let _ = apply(&fresh, state);
+        let fresh = files::new_doc(1);
+        let _ = files::apply_local(&fresh, state);
         self.mirrors.insert(doc, Mirror::new(fresh));
         self.note_languages(doc)
     }
@@ -170,7 +156,7 @@ impl SessionRecorder {
             return Ok(());
         };
         let before = self.languages.len();
-        for path in coderoom_room::files::read_all(&mirror.doc).keys() {
+        for path in files::read_all(&mirror.doc).keys() {
             if let Some(language) = language_of(path) {
                 self.languages.insert(language.to_owned());
             }
@@ -193,7 +179,7 @@ impl SessionRecorder {
         for run in going {
             self.end_run(run, "the session ended before the run did".into(), None)?;
         }
-        let at = self.moment(now_ms());
+        let at = now_ms();
         let upto = self.history.last_update_id()?;
         let docs: Vec<DocId> = self.mirrors.keys().copied().collect();
         for doc in docs {
@@ -210,11 +196,6 @@ impl SessionRecorder {
         }
         self.history.end_session(self.session, at)
     }
-}
-
-fn full_state(doc: &Doc) -> Vec<u8> {
-    doc.transact()
-        .encode_state_as_update_v1(&StateVector::default())
 }
 
 impl Journal for SessionRecorder {

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use coderoom_protocol::{DocId, JoinSecret, Participant, PeerId, Role, RoomId};
-use coderoom_room::{Rules, Standing};
+use coderoom_room::{files, Rules, Standing};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use yrs::Doc;
@@ -771,7 +771,7 @@ impl History {
     }
 
     /// Stores the state of `doc` after update `upto` (a reset: a state that replaces all
-    /// before it).
+    /// before it). Its time is never before the session's latest update.
     pub fn put_snapshot(
         &mut self,
         id: SessionId,
@@ -781,6 +781,8 @@ impl History {
         state: &[u8],
         reset: bool,
     ) -> Result<()> {
+        // Not before the updates it holds, as they are kept in time order.
+        let at_ms = at_ms.max(latest_at(&self.conn, &self.latest_at, id)?);
         let doc = self.interned.document(&self.conn, id, doc)?;
         self.conn
             .prepare_cached(
@@ -848,7 +850,7 @@ impl History {
         };
         let from = match snapshot {
             Some((upto, state)) => {
-                apply(&replayed, &state).map_err(bad)?;
+                files::apply_local(&replayed, &state).map_err(|e| bad(e.to_string()))?;
                 upto
             }
             None => 0,
@@ -867,7 +869,7 @@ impl History {
                     break;
                 }
                 let bytes: Vec<u8> = row.get(1)?;
-                let update = decode(&bytes).map_err(bad)?;
+                let update = files::decode_local(&bytes).map_err(|e| bad(e.to_string()))?;
                 txn.apply_update(update)
                     .map_err(|error| bad(error.to_string()))?;
             }
@@ -1045,20 +1047,4 @@ fn session_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SessionInfo> {
             .map(str::to_owned)
             .collect(),
     })
-}
-
-fn decode(bytes: &[u8]) -> std::result::Result<yrs::Update, String> {
-    use yrs::updates::decoder::Decode;
-    if bytes.len() > coderoom_protocol::MAX_UPDATE.max(64 << 20) {
-        return Err(format!("{} bytes is over the limit", bytes.len()));
-    }
-    yrs::Update::decode_v1(bytes).map_err(|e| e.to_string())
-}
-
-pub(crate) fn apply(doc: &Doc, bytes: &[u8]) -> std::result::Result<(), String> {
-    use yrs::Transact;
-    let update = decode(bytes)?;
-    doc.transact_mut()
-        .apply_update(update)
-        .map_err(|e| e.to_string())
 }

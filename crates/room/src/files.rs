@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use yrs::{Doc, GetString, Map, MapRef, OffsetKind, Options, Text, TextRef, Transact, WriteTxn};
 
-pub use crate::core::sync::capture_edit;
+pub use crate::core::sync::{apply_local, capture_edit, decode_local, full_state};
 
 const FILES: &str = "files";
 

@@ -21,7 +21,7 @@ use iroh::protocol::{AcceptError, ProtocolHandler, Router};
 use iroh::{Endpoint, EndpointAddr, RelayMode, SecretKey};
 use iroh_mdns_address_lookup::{DiscoveryEvent, MdnsAddressLookup};
 use tokio::sync::{mpsc, Mutex, Notify};
-use yrs::{Doc, ReadTxn, Transact};
+use yrs::Doc;
 
 use crate::core::hub::ConnId;
 use crate::queue::OutQueue;
@@ -733,16 +733,12 @@ impl PeerState {
                     PeerReport::Run(report)
                 }
                 PeerAction::Reset(doc) => {
-                    let state = self.core.doc(doc).map(|d| {
-                        d.transact()
-                            .encode_state_as_update_v1(&yrs::StateVector::default())
-                    });
-                    match (self.journal.as_mut(), state) {
-                        (Some(journal), Some(state)) => match journal.reset(doc, &state) {
-                            Ok(()) => continue,
-                            Err(reason) => PeerReport::HistoryFailed(reason),
-                        },
-                        _ => continue,
+                    let Some(state) = self.core.doc(doc).map(files::full_state) else {
+                        continue;
+                    };
+                    match self.journal(|journal| journal.reset(doc, &state)) {
+                        Some(failed) => failed,
+                        None => continue,
                     }
                 }
                 PeerAction::Changed(doc) => PeerReport::Changed(doc),
@@ -987,10 +983,7 @@ impl Peer {
         let mut journal = journal;
         for id in peer.core.doc_ids() {
             if let Some(doc) = peer.core.doc(id) {
-                let state = doc
-                    .transact()
-                    .encode_state_as_update_v1(&yrs::StateVector::default());
-                journal.reset(id, &state)?;
+                journal.reset(id, &files::full_state(doc))?;
             }
         }
         for participant in peer.here.values() {

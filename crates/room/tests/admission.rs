@@ -821,3 +821,16 @@ fn a_denied_pen_holder_loses_the_pen() {
         .iter()
         .any(|a| matches!(a, HubAction::Rules(r) if r.pen.is_none())));
 }
+
+#[test]
+fn a_room_is_restored_from_its_own_history_even_past_a_peers_update_limit() {
+    let board = files::new_doc(5);
+    let text = "print('a long lesson')\n".repeat(150_000);
+    files::insert(&board, "lesson.py", 0, &text);
+    let state = files::full_state(&board);
+    assert!(state.len() > coderoom_protocol::MAX_UPDATE);
+    let restored = HubCore::restore(hub().settings().clone(), 1 << 41, [(DocId::Board, state)])
+        .expect("restored");
+    let doc = restored.doc(DocId::Board).expect("board");
+    assert_eq!(files::len(doc, "lesson.py") as usize, text.len());
+}

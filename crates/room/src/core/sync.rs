@@ -39,26 +39,45 @@ pub(crate) fn update_message(update: Vec<u8>) -> Vec<u8> {
     YMessage::Sync(SyncMessage::Update(update)).encode_v1()
 }
 
-pub(crate) fn full_state(doc: &Doc) -> Vec<u8> {
+/// A document's whole state, as one update.
+pub fn full_state(doc: &Doc) -> Vec<u8> {
     doc.transact()
         .encode_state_as_update_v1(&StateVector::default())
 }
 
-pub(crate) fn decode_update(bytes: &[u8]) -> Result<Update, RoomError> {
-    if bytes.len() > MAX_UPDATE {
+/// The largest update or whole-document state read back from this machine's own history; what
+/// a peer sends is held to `MAX_UPDATE`.
+pub const MAX_LOCAL_STATE: usize = 64 << 20;
+
+fn decode_within(bytes: &[u8], limit: usize) -> Result<Update, RoomError> {
+    if bytes.len() > limit {
         return Err(RoomError::BadUpdate(format!(
-            "{} bytes is over the update limit",
+            "{} bytes is over the {limit}-byte limit",
             bytes.len()
         )));
     }
     Update::decode_v1(bytes).map_err(|error| RoomError::BadUpdate(error.to_string()))
 }
 
-pub(crate) fn apply(doc: &Doc, bytes: &[u8]) -> Result<(), RoomError> {
-    let update = decode_update(bytes)?;
+/// Decodes an update or state read back from this machine's history.
+pub fn decode_local(bytes: &[u8]) -> Result<Update, RoomError> {
+    decode_within(bytes, MAX_LOCAL_STATE)
+}
+
+fn apply_decoded(doc: &Doc, update: Update) -> Result<(), RoomError> {
     doc.transact_mut()
         .apply_update(update)
         .map_err(|error| RoomError::BadUpdate(error.to_string()))
+}
+
+/// Applies an update from a peer.
+pub(crate) fn apply(doc: &Doc, bytes: &[u8]) -> Result<(), RoomError> {
+    apply_decoded(doc, decode_within(bytes, MAX_UPDATE)?)
+}
+
+/// Applies an update or state read back from this machine's history.
+pub fn apply_local(doc: &Doc, bytes: &[u8]) -> Result<(), RoomError> {
+    apply_decoded(doc, decode_local(bytes)?)
 }
 
 /// Whether applying `bytes` would change `doc` at all (tried on a copy): a step 2 from a peer
