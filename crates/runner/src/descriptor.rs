@@ -28,8 +28,10 @@ pub struct LanguageDescriptor {
 }
 
 /// How to detect, compile and run one toolchain. Arguments may hold `{placeholders}`: the named
-/// groups captured by the probes, plus `{main}`, `{sources}`, `{memory_mib}` and
-/// `{memory_bytes_hex}`; an argument holding `*` after substitution is expanded as a glob.
+/// groups captured by the probes, plus `{main}`, `{sources}`, `{memory_mib}`, and `{heap_mib}`
+/// and `{heap_bytes_hex}` (the cap for a runtime's own heap: twice the limit where a cgroup holds
+/// memory, so that the kernel meets it first and counts it; the limit itself otherwise); an
+/// argument holding `*` after substitution is expanded as a glob.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ToolchainDescriptor {
@@ -44,14 +46,25 @@ pub struct ToolchainDescriptor {
     pub run_files: BTreeMap<String, String>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
-    /// Extra address space this runtime reserves beyond the memory limit (V8, the .NET GC).
-    #[serde(default)]
-    pub address_space_extra_mib: u64,
+    /// Private writable memory this runtime commits beyond what the program uses (thread
+    /// stacks, JIT code, GC bookkeeping): added to RLIMIT_DATA where that holds memory.
+    #[serde(default = "default_data_extra_mib")]
+    pub data_extra_mib: u64,
+    /// What the runtime prints when an allocation is refused; read only where no cgroup counts
+    /// memory (see `Outcome::limits_hit`).
     #[serde(default)]
     pub out_of_memory_patterns: Vec<String>,
+    /// What it prints when a process or thread cannot be started; read only where no cgroup
+    /// counts tasks.
+    #[serde(default)]
+    pub process_limit_patterns: Vec<String>,
     pub compile_error_pattern: Option<String>,
     /// The newest C# version the compiler accepts, where that matters.
     pub language_version: Option<String>,
+}
+
+fn default_data_extra_mib() -> u64 {
+    256
 }
 
 /// A command whose output must match `pattern`; its named groups become placeholders. The first

@@ -8,14 +8,19 @@ mod descriptor;
 mod detect;
 mod run;
 mod sandbox;
+mod seccomp;
+mod watchdog;
 
 use std::path::PathBuf;
 
-pub use cgroup::CgroupParent;
+pub use cgroup::{CgroupParent, MemoryMode};
 pub use csharp::Diagnostic;
 pub use descriptor::{LanguageDescriptor, ToolchainDescriptor};
 pub use detect::{Runtime, RuntimeStatus};
-pub use run::{LimitHit, Outcome, Phase, RunEvent, RunHandle, StdinWriter, Stream, Termination};
+pub use run::{
+    LimitHit, Outcome, Phase, RunEvent, RunHandle, StdinWriter, Stream, Termination,
+    RUN_EVENTS_SCHEMA_VERSION,
+};
 pub use sandbox::Isolation;
 
 /// Resource limits for one run. The defaults suit a classroom; a room can change them.
@@ -154,10 +159,18 @@ impl Runner {
         &self.isolation
     }
 
-    /// How memory is limited: `Ok` with a cgroup v2 (real memory of the whole run), or `Err`
-    /// saying why not, in which case each runtime gets an address-space rlimit sized for it.
+    /// Where run cgroups are made (the whole run's real memory), or why there are none, in
+    /// which case RLIMIT_DATA and the runner's watchdog hold memory.
     pub fn memory_cgroup(&self) -> Result<&CgroupParent, &str> {
         self.cgroups.as_ref().map_err(String::as_str)
+    }
+
+    /// How runs' memory is held here.
+    pub fn memory_mode(&self) -> MemoryMode {
+        match (&self.isolation, &self.cgroups) {
+            (Isolation::Namespaces, Ok(parent)) => parent.mode(),
+            _ => MemoryMode::Rlimits,
+        }
     }
 
     /// Starts a run; events arrive on the handle until [`RunEvent::Finished`].

@@ -12,11 +12,17 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc as async_mpsc;
 
-use crate::cgroup::{CgroupParent, RunCgroup};
+use crate::cgroup::{CgroupCounters, CgroupParent, MemoryMode};
 use crate::csharp;
 use crate::detect::{which, Runtime, SANDBOX_PATH};
+use crate::sandbox::report::{self, InitReports};
 use crate::sandbox::{self, Isolation, Layout, Report, Spec};
+use crate::watchdog;
 use crate::{Limits, RunRequest, RunnerError};
+
+/// The version of the run events' JSON (`docs/run-events.schema.json`): raised whenever a field
+/// changes meaning or goes away.
+pub const RUN_EVENTS_SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -53,37 +59,58 @@ pub enum RunEvent {
     Finished(Outcome),
 }
 
-/// Which limit stopped the program.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// A limit the program met, named from what the kernel counted (the cgroup's counters, the
+/// signal, the files left at the size cap, the full tmpfs) or what the runner itself measured
+/// (wall clock, output, the watchdog's memory and task counts), never from the program's output,
+/// except where the kernel keeps no count (see [`Outcome::limits_hit`]).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum LimitHit {
+    // In the order a learner should hear about them: the cause before its consequences.
+    Memory,
+    Processes,
+    Disk,
+    FileSize,
+    Output,
     CpuTime,
     WallClock,
-    Memory,
-    Output,
-    FileSize,
-    Processes,
 }
 
 impl LimitHit {
-    fn describe(self, limits: &Limits) -> String {
+    /// What happened, for a learner first.
+    pub fn describe(self, limits: &Limits) -> String {
         match self {
-            LimitHit::CpuTime => format!("stopped: used its {} s of CPU time", limits.cpu_seconds),
-            LimitHit::WallClock => {
-                format!("stopped: still running after {} s", limits.wall_seconds)
-            }
-            LimitHit::Memory => format!("out of memory: the limit is {} MiB", limits.memory_mib),
+            LimitHit::CpuTime => format!(
+                "stopped: your program used more than {} s of processor time (does it loop \
+                 forever?)",
+                limits.cpu_seconds
+            ),
+            LimitHit::WallClock => format!(
+                "stopped: your program was still running after {} s",
+                limits.wall_seconds
+            ),
+            LimitHit::Memory => format!(
+                "stopped: your program needed more than its {} MB of memory",
+                limits.memory_mib
+            ),
             LimitHit::Output => format!(
-                "stopped: printed more than {} KiB of output",
+                "stopped: your program printed more than {} KB of output",
                 limits.output_bytes / 1024
             ),
             LimitHit::FileSize => format!(
-                "stopped: wrote a file larger than {} MiB",
+                "your program tried to write a file larger than {} MB, the largest allowed",
                 limits.file_size_mib
             ),
             LimitHit::Processes => format!(
-                "could not start more processes: the limit is {}",
+                "your program tried to start more than {} processes or threads, the most \
+                 allowed",
                 limits.processes
+            ),
+            LimitHit::Disk => format!(
+                "your program filled its {} MB of disk space (/work, /tmp)",
+                limits.work_dir_mib
             ),
         }
     }
@@ -99,15 +126,27 @@ pub enum Termination {
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Outcome {
+    /// [`RUN_EVENTS_SCHEMA_VERSION`] of the code that made this outcome.
+    pub schema_version: u32,
     /// `python3 3.11.2`, `mono 6.8.0.105`, …
     pub runtime: String,
     pub isolation: Isolation,
+    /// How memory (and the process cap) were held for this run.
+    pub memory_mode: MemoryMode,
     /// The phase the run ended in: `compile` means the program never started.
     pub phase: Phase,
     pub termination: Termination,
     /// Exited with 0, within every limit, and not stopped.
     pub success: bool,
+    /// The first of `limits_hit`: the one to tell a learner about.
     pub limit_hit: Option<LimitHit>,
+    /// Every limit the program met, cause first. Named from the kernel's counters and the
+    /// runner's own measurements; only under [`MemoryMode::Rlimits`] is a runtime's own
+    /// out-of-memory message also taken as the memory limit, because the kernel counts no
+    /// allocation that RLIMIT_DATA refused.
+    pub limits_hit: Vec<LimitHit>,
+    /// The learner's sentence for `limit_hit` ("stopped: your program …").
+    pub explanation: Option<String>,
     pub stopped_by_user: bool,
     pub output_truncated: bool,
     pub wall_ms: u64,
@@ -119,28 +158,32 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// One line for people: `exited with 0 in 14 ms (CPU 10 ms, peak 9.1 MiB)`.
-    pub fn summary(&self, limits: &Limits) -> String {
-        let how = match (&self.termination, self.phase) {
-            (_, Phase::Compile) if !self.diagnostics.is_empty() => format!(
-                "did not compile: {} error{}",
-                self.diagnostics.len(),
-                if self.diagnostics.len() == 1 { "" } else { "s" }
-            ),
-            (Termination::Exited { code }, _) => format!("exited with {code}"),
-            (Termination::Signaled { name, .. }, _) => format!("killed by {name}"),
+    /// One line for people, what happened first and the details after:
+    /// `exited with 0 in 14 ms (CPU 10 ms, peak memory 9.1 MiB)`, or
+    /// `stopped: your program … (killed by SIGKILL after 3012 ms; CPU …)`.
+    pub fn summary(&self, _limits: &Limits) -> String {
+        let how = match &self.termination {
+            Termination::Exited { code } => format!("exited with {code}"),
+            Termination::Signaled { name, .. } => format!("killed by {name}"),
         };
-        let why = match (self.stopped_by_user, self.limit_hit) {
-            (true, _) => " (stopped)".to_owned(),
-            (false, Some(limit)) => format!(" ({})", limit.describe(limits)),
-            (false, None) => String::new(),
-        };
-        format!(
-            "{how}{why} in {} ms (CPU {} ms, peak memory {:.1} MiB)",
+        let figures = format!(
+            "{} ms; CPU {} ms, peak memory {:.1} MiB",
             self.wall_ms,
             self.cpu_ms,
             self.peak_memory_bytes as f64 / (1024.0 * 1024.0)
-        )
+        );
+        if self.phase == Phase::Compile && !self.diagnostics.is_empty() {
+            let count = self.diagnostics.len();
+            let plural = if count == 1 { "" } else { "s" };
+            return format!("did not compile: {count} error{plural} ({how} after {figures})");
+        }
+        if self.stopped_by_user {
+            return format!("stopped by you ({how} after {figures})");
+        }
+        match &self.explanation {
+            Some(explanation) => format!("{explanation} ({how} after {figures})"),
+            None => format!("{how} in {figures}"),
+        }
     }
 }
 
@@ -163,6 +206,8 @@ enum Wake {
     Exited(std::io::Result<(i32, libc::rusage)>),
     Stop,
     OutputCap,
+    /// The watchdog found the run over its memory limit.
+    OverMemory,
 }
 
 impl RunHandle {
@@ -333,17 +378,6 @@ impl RunDir {
             })?;
             set_mode(&dir, 0o755)?;
         }
-        // When Coderoom runs as root, programs run as `nobody`, who must write compiler output.
-        if nix::unistd::Uid::current().is_root() {
-            let nobody = Some(nix::unistd::Uid::from_raw(sandbox::sandbox_uid()));
-            let nobody_group = Some(nix::unistd::Gid::from_raw(sandbox::sandbox_uid()));
-            nix::unistd::chown(&path.join("out"), nobody, nobody_group).map_err(|errno| {
-                RunnerError::Io {
-                    what: "giving the output dir to the sandbox user".into(),
-                    source: errno.into(),
-                }
-            })?;
-        }
         Ok(Self(path))
     }
 
@@ -453,15 +487,42 @@ impl Utf8Chunker {
 /// What one phase came to.
 struct PhaseResult {
     report: Option<Report>,
+    /// Init's findings (full disk, a file at the size cap, the compiler's files).
+    init: InitReports,
     usage: Option<libc::rusage>,
-    /// From the run's cgroup, where there is one.
-    cgroup_peak: Option<u64>,
-    cgroup_oom_kills: u64,
+    /// From the run's cgroups, where there are some.
+    cgroup: Option<CgroupCounters>,
+    /// The watchdog saw the program with as many tasks as it may have.
+    tasks_at_cap: bool,
+    /// The watchdog's highest reading of the run's memory.
+    watched_peak: u64,
     limit_hit: Option<LimitHit>,
     stopped: bool,
     output_truncated: bool,
-    /// The last 64 KiB of stderr and stdout, for out-of-memory messages and compile errors.
+    /// The last 64 KiB of stderr and stdout, for compile errors (and, under rlimits, a
+    /// runtime's out-of-memory message).
     tail: String,
+}
+
+/// How the kernel holds one run: the memory mode and whether a pids cgroup counts its tasks.
+#[derive(Clone, Copy)]
+struct Containment<'a> {
+    isolation: &'a Isolation,
+    cgroups: Option<&'a CgroupParent>,
+}
+
+impl Containment<'_> {
+    fn memory_mode(&self) -> MemoryMode {
+        match (self.isolation, self.cgroups) {
+            (Isolation::Namespaces, Some(parent)) => parent.mode(),
+            _ => MemoryMode::Rlimits,
+        }
+    }
+
+    fn pids_cgroup(&self) -> bool {
+        matches!(self.isolation, Isolation::Namespaces)
+            && self.cgroups.is_some_and(CgroupParent::counts_processes)
+    }
 }
 
 const TAIL_BYTES: usize = 64 * 1024;
@@ -527,18 +588,82 @@ fn feed_stdin(control: &Control, stdin: ChildStdin) {
     }
 }
 
-/// Runs one phase to its end, enforcing the wall clock, stop requests and the output cap.
+/// How often the watchdog looks at a run whose memory only it holds, and otherwise (counting
+/// tasks only). At a few GB/s of page faults, 10 ms is the margin it leaves.
+const WATCH_MEMORY_EVERY: Duration = Duration::from_millis(10);
+const WATCH_TASKS_EVERY: Duration = Duration::from_millis(25);
+
+/// Starts the watchdog on a run when the kernel does not count what it must: memory under
+/// [`MemoryMode::Rlimits`], tasks without a pids cgroup.
+fn watch(
+    handle_pid: u32,
+    containment: Containment<'_>,
+    limits: &Limits,
+    wake: mpsc::Sender<Wake>,
+    done: Arc<AtomicBool>,
+) -> Option<std::thread::JoinHandle<(bool, u64)>> {
+    let holds_memory = containment.memory_mode() == MemoryMode::Rlimits;
+    if !holds_memory && containment.pids_cgroup() {
+        return None;
+    }
+    // The shim and init are forks of the runner, their memory the runner's: not counted.
+    let skip = match containment.isolation {
+        Isolation::Namespaces => 2,
+        Isolation::RlimitsOnly { .. } => 0,
+    };
+    let memory_limit = limits.memory_mib * 1024 * 1024;
+    let task_cap = limits.processes;
+    // The sandbox's own tmpfs mounts are memory too; without namespaces there are none.
+    let has_tmpfs = matches!(containment.isolation, Isolation::Namespaces);
+    let every = if holds_memory {
+        WATCH_MEMORY_EVERY
+    } else {
+        WATCH_TASKS_EVERY
+    };
+    std::thread::Builder::new()
+        .name("coderoom-watchdog".into())
+        .spawn(move || {
+            let (mut at_cap, mut peak) = (false, 0u64);
+            while !done.load(Ordering::SeqCst) {
+                let sample = watchdog::sample(handle_pid, skip);
+                at_cap |= sample.tasks >= task_cap;
+                if holds_memory {
+                    let tmpfs = match sample.processes.first() {
+                        Some(&pid) if has_tmpfs => watchdog::tmpfs_bytes(pid),
+                        _ => 0,
+                    };
+                    let mut used = sample.resident_bytes + tmpfs;
+                    if used > memory_limit {
+                        // The cheap sum counts pages shared after a fork once per process.
+                        used = watchdog::proportional_memory(&sample.processes) + tmpfs;
+                        if used > memory_limit {
+                            peak = peak.max(used);
+                            let _ = wake.send(Wake::OverMemory);
+                            break;
+                        }
+                    }
+                    peak = peak.max(used);
+                }
+                std::thread::sleep(every);
+            }
+            (at_cap, peak)
+        })
+        .ok()
+}
+
+/// Runs one phase to its end, enforcing the wall clock, stop requests, the output cap and,
+/// where the watchdog holds it, memory.
 fn execute(
     spec: &Spec,
-    isolation: &Isolation,
-    cgroups: Option<&CgroupParent>,
+    containment: Containment<'_>,
     sink: Box<dyn Sink>,
     control: &Control,
     stdin_used: bool,
 ) -> Result<PhaseResult, RunnerError> {
     let started = Instant::now();
+    let isolation = containment.isolation;
     // Run cgroups go with the namespaced shim, which waits to be moved in before it forks.
-    let cgroup = match (cgroups, isolation) {
+    let cgroup = match (containment.cgroups, isolation) {
         (Some(parent), Isolation::Namespaces) => parent.create_run(&spec.limits).ok(),
         _ => None,
     };
@@ -573,25 +698,17 @@ fn execute(
         _ => {} // Dropping it gives the phase an empty stdin.
     }
 
-    // Init's pid arrives first on the report pipe; the rest when init is done.
-    let mut report_pipe = child.report;
-    let init_pid = Arc::new(Mutex::new(None));
-    let report_reader = {
-        let init_pid = Arc::clone(&init_pid);
-        std::thread::spawn(move || {
-            let mut message = [0u8; 6];
-            let mut reports = Vec::new();
-            while report_pipe.read_exact(&mut message).is_ok() {
-                reports.extend_from_slice(&message);
-                if message[0] == sandbox::TAG_INIT_PID {
-                    *lock(&init_pid) = Some(i32::from_ne_bytes([
-                        message[2], message[3], message[4], message[5],
-                    ]));
-                }
-            }
-            sandbox::parse_reports(&reports)
-        })
-    };
+    // Init's report arrives when the program is over: read as data, never more than the files
+    // a compiler could leave plus their records.
+    let max_file_bytes = (spec.limits.work_dir_mib * 1024 * 1024) as usize;
+    let report_pipe = child.report;
+    let report_reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let cap = max_file_bytes + max_file_bytes / report::FILE_CHUNK * 6 + 64 * 1024;
+        let read = report_pipe.take(cap as u64).read_to_end(&mut bytes);
+        read.map_err(|_| report::ReportError::Malformed("the pipe failed"))
+            .and_then(|_| report::parse(&bytes, max_file_bytes))
+    });
     let child_pid = child.child.id();
     {
         let wake = wake_tx.clone();
@@ -599,13 +716,21 @@ fn execute(
             let _ = wake.send(Wake::Exited(sandbox::wait_with_usage(child_pid)));
         });
     }
+    let watching_done = Arc::new(AtomicBool::new(false));
+    let watchdog = watch(
+        child.handle.pid(),
+        containment,
+        &spec.limits,
+        wake_tx.clone(),
+        Arc::clone(&watching_done),
+    );
     drop(wake_tx);
 
     let deadline = started + Duration::from_secs(spec.limits.wall_seconds);
     let mut limit_hit = None;
     let mut stopped = control.stop.load(Ordering::SeqCst);
     if stopped {
-        sandbox::kill_all(child_pid, *lock(&init_pid));
+        child.handle.kill();
     }
     let exit = loop {
         let wait = deadline.saturating_duration_since(Instant::now());
@@ -613,51 +738,72 @@ fn execute(
             Ok(Wake::Exited(result)) => break result.ok(),
             Ok(Wake::Stop) => {
                 stopped = true;
-                sandbox::kill_all(child_pid, *lock(&init_pid));
+                child.handle.kill();
             }
             Ok(Wake::OutputCap) => {
                 limit_hit.get_or_insert(LimitHit::Output);
-                sandbox::kill_all(child_pid, *lock(&init_pid));
+                child.handle.kill();
+            }
+            Ok(Wake::OverMemory) => {
+                limit_hit.get_or_insert(LimitHit::Memory);
+                child.handle.kill();
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 limit_hit.get_or_insert(LimitHit::WallClock);
-                sandbox::kill_all(child_pid, *lock(&init_pid));
+                child.handle.kill();
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break None,
         }
     };
+    watching_done.store(true, Ordering::SeqCst);
     lock(&control.wake).take();
     lock(&control.stdin).take();
     // Anything left in the process group (rlimits-only runs) goes now, so the pipes close.
-    sandbox::kill_all(child_pid, None);
+    child.handle.kill_group();
     for reader in readers {
         let _ = reader.join();
     }
-    let reports = report_reader.join().unwrap_or_default();
+    let (tasks_at_cap, watched_peak) = watchdog
+        .and_then(|watchdog| watchdog.join().ok())
+        .unwrap_or_default();
     let tail = std::mem::take(&mut *lock(&shared.tail));
     let (status, usage) = match exit {
         Some((status, usage)) => (Some(status), Some(usage)),
         None => (None, None),
     };
-    let report = match isolation {
-        Isolation::Namespaces => reports.report,
+    let reports = report_reader
+        .join()
+        .unwrap_or(Err(report::ReportError::Malformed("the reader failed")));
+    let killed = stopped || limit_hit.is_some();
+    let (report, init) = match (isolation, reports) {
+        (Isolation::Namespaces, Ok(mut reports)) => (reports.report.take(), reports),
+        // Init died with the run before it could finish its report.
+        (Isolation::Namespaces, Err(_)) if killed => (None, InitReports::default()),
+        (Isolation::Namespaces, Err(error)) => {
+            return Err(RunnerError::Sandbox {
+                step: "reading the sandbox's report",
+                reason: error.to_string(),
+            })
+        }
         // Without init, the rlimited program is the child itself.
-        Isolation::RlimitsOnly { .. } => status.map(|status| {
-            if libc::WIFSIGNALED(status) {
-                Report::Signaled(libc::WTERMSIG(status))
-            } else {
-                Report::Exited(libc::WEXITSTATUS(status))
-            }
-        }),
+        (Isolation::RlimitsOnly { .. }, _) => (
+            status.map(|status| {
+                if libc::WIFSIGNALED(status) {
+                    Report::Signaled(libc::WTERMSIG(status))
+                } else {
+                    Report::Exited(libc::WEXITSTATUS(status))
+                }
+            }),
+            InitReports::default(),
+        ),
     };
     Ok(PhaseResult {
         report,
+        init,
         usage,
-        cgroup_peak: cgroup.as_ref().and_then(RunCgroup::peak_bytes),
-        cgroup_oom_kills: cgroup
-            .as_ref()
-            .map(RunCgroup::out_of_memory_kills)
-            .unwrap_or(0),
+        cgroup: cgroup.as_ref().map(|cgroup| cgroup.counters()),
+        tasks_at_cap,
+        watched_peak,
         limit_hit,
         stopped,
         output_truncated: shared.truncated.load(Ordering::SeqCst),
@@ -721,19 +867,25 @@ pub(crate) fn capture(
         ],
         work_dir: dir.src(),
         files: Vec::new(),
-        out_dir: None,
+        collect_out: false,
         limits: Limits {
             wall_seconds: 20,
             output_bytes: 64 * 1024,
+            memory_mib: 1024,
             ..Limits::default()
         },
-        address_space_extra_mib: 256 * 1024,
+        memory_mode: MemoryMode::Rlimits,
+        pids_cgroup: false,
+        // `dotnet --list-sdks` starts the whole host: no need to size its memory here.
+        data_extra_mib: 4096,
     };
     let sink = Arc::new(CollectSink(Mutex::new(String::new())));
     let result = execute(
         &spec,
-        isolation,
-        None,
+        Containment {
+            isolation,
+            cgroups: None,
+        },
         Box::new(ForwardSink(Arc::clone(&sink))),
         &Control::default(),
         false,
@@ -804,8 +956,10 @@ pub(crate) fn start(
             let outcome = supervise(
                 &runtime,
                 &request,
-                &isolation,
-                cgroups.as_ref(),
+                Containment {
+                    isolation: &isolation,
+                    cgroups: cgroups.as_ref(),
+                },
                 &dir,
                 &relative_paths,
                 &main,
@@ -841,8 +995,7 @@ fn usage_cpu_ms(usage: &libc::rusage) -> u64 {
 fn supervise(
     runtime: &Runtime,
     request: &RunRequest,
-    isolation: &Isolation,
-    cgroups: Option<&CgroupParent>,
+    containment: Containment<'_>,
     dir: &RunDir,
     relative_paths: &[PathBuf],
     main: &str,
@@ -851,15 +1004,25 @@ fn supervise(
     events: &async_mpsc::UnboundedSender<RunEvent>,
 ) -> Outcome {
     let limits = request.limits;
+    let isolation = containment.isolation;
+    let memory_mode = containment.memory_mode();
     let layout = Layout::for_isolation(isolation, &dir.src(), &dir.out());
     let mut variables = runtime.variables.clone();
     variables.insert("main".into(), main.to_owned());
     variables.insert("work".into(), layout.work.clone());
     variables.insert("out".into(), layout.out.clone());
     variables.insert("memory_mib".into(), limits.memory_mib.to_string());
+    // A runtime's own heap cap (V8, Mono, .NET) gives way to the kernel's limit where a cgroup
+    // counts: the kernel then stops the program and says so. Under rlimits the runtime's cap is
+    // the limit itself, so its heap is collected before the watchdog has to step in.
+    let heap_mib = match memory_mode {
+        MemoryMode::Rlimits => limits.memory_mib,
+        MemoryMode::CgroupV1 | MemoryMode::CgroupV2 => limits.memory_mib * 2,
+    };
+    variables.insert("heap_mib".into(), heap_mib.to_string());
     variables.insert(
-        "memory_bytes_hex".into(),
-        format!("0x{:x}", limits.memory_mib * 1024 * 1024),
+        "heap_bytes_hex".into(),
+        format!("0x{:x}", heap_mib * 1024 * 1024),
     );
     let sources: Vec<String> = relative_paths
         .iter()
@@ -877,12 +1040,16 @@ fn supervise(
         });
     }
     let mut outcome = Outcome {
+        schema_version: RUN_EVENTS_SCHEMA_VERSION,
         runtime: runtime_name,
         isolation: isolation.clone(),
+        memory_mode,
         phase: Phase::Run,
         termination: Termination::Exited { code: -1 },
         success: false,
         limit_hit: None,
+        limits_hit: Vec::new(),
+        explanation: None,
         stopped_by_user: false,
         output_truncated: false,
         wall_ms: 0,
@@ -924,7 +1091,7 @@ fn supervise(
                 env: env.clone(),
                 work_dir: dir.src(),
                 files: relative_paths.to_vec(),
-                out_dir: Some(dir.out()),
+                collect_out: true,
                 limits: Limits {
                     // The compiler is not the learner's code, but its output is capped the same.
                     cpu_seconds: limits.cpu_seconds.max(30),
@@ -932,7 +1099,9 @@ fn supervise(
                     memory_mib: limits.memory_mib.max(1024),
                     ..limits
                 },
-                address_space_extra_mib: runtime.descriptor.address_space_extra_mib,
+                memory_mode,
+                pids_cgroup: containment.pids_cgroup(),
+                data_extra_mib: runtime.descriptor.data_extra_mib,
             },
             Err(error) => return fail(outcome, error),
         };
@@ -947,7 +1116,7 @@ fn supervise(
             phase: Phase::Compile,
             events: events.clone(),
         });
-        let result = match execute(&spec, isolation, cgroups, sink, control, false) {
+        let result = match execute(&spec, containment, sink, control, false) {
             Ok(result) => result,
             Err(error) => return fail(outcome, error),
         };
@@ -977,6 +1146,18 @@ fn supervise(
                 }
             }
             return finish(outcome, result, Phase::Compile, &limits, started, runtime);
+        }
+        for (name, bytes) in &result.init.files {
+            let path = dir.out().join(name);
+            if let Err(source) = std::fs::write(&path, bytes) {
+                return fail(
+                    outcome,
+                    RunnerError::Io {
+                        what: format!("writing the compiler's {name}"),
+                        source,
+                    },
+                );
+            }
         }
         for (name, template) in &runtime.descriptor.run_files {
             let path = safe_relative_path(name)
@@ -1027,9 +1208,11 @@ fn supervise(
             env,
             work_dir: run_work_dir,
             files: run_files,
-            out_dir: None,
+            collect_out: false,
             limits,
-            address_space_extra_mib: runtime.descriptor.address_space_extra_mib,
+            memory_mode,
+            pids_cgroup: containment.pids_cgroup(),
+            data_extra_mib: runtime.descriptor.data_extra_mib,
         },
         Err(error) => return fail(outcome, error),
     };
@@ -1044,7 +1227,7 @@ fn supervise(
         phase: Phase::Run,
         events: events.clone(),
     });
-    let result = match execute(&spec, isolation, cgroups, sink, control, true) {
+    let result = match execute(&spec, containment, sink, control, true) {
         Ok(result) => result,
         Err(error) => return fail(outcome, error),
     };
@@ -1068,7 +1251,8 @@ fn finish(
         outcome.cpu_ms += usage_cpu_ms(usage);
         outcome.peak_memory_bytes = usage.ru_maxrss.max(0) as u64 * 1024;
     }
-    if let Some(peak) = result.cgroup_peak {
+    outcome.peak_memory_bytes = outcome.peak_memory_bytes.max(result.watched_peak);
+    if let Some(peak) = result.cgroup.and_then(|counters| counters.peak_bytes) {
         outcome.peak_memory_bytes = peak;
     }
     outcome.termination = match result.report {
@@ -1085,48 +1269,87 @@ fn finish(
     };
     outcome.stopped_by_user = result.stopped;
     outcome.output_truncated = result.output_truncated;
-    let memory_limit = limits.memory_mib * 1024 * 1024;
-    let oom_message = runtime
-        .descriptor
-        .out_of_memory_patterns
-        .iter()
-        .any(|pattern| result.tail.contains(pattern.as_str()));
-    let signal = match &outcome.termination {
-        Termination::Signaled { signal, .. } => Some(*signal),
-        Termination::Exited { .. } => None,
-    };
-    outcome.limit_hit = result.limit_hit.or_else(|| {
-        if signal == Some(libc::SIGXCPU)
-            || (signal == Some(libc::SIGKILL) && outcome.cpu_ms >= limits.cpu_seconds * 1000)
-        {
-            Some(LimitHit::CpuTime)
-        } else if signal == Some(libc::SIGXFSZ) {
-            Some(LimitHit::FileSize)
-        } else if oom_message
-            || result.cgroup_oom_kills > 0
-            || outcome.peak_memory_bytes >= memory_limit / 10 * 9
-        {
-            // Peak memory too, because some runtimes (Mono) can exit 0 after running out.
-            Some(LimitHit::Memory)
-        } else if result.tail.contains("Resource temporarily unavailable")
-            || result.tail.contains("fork: retry")
-        {
-            Some(LimitHit::Processes)
-        } else {
-            None
-        }
-    });
+    outcome.limits_hit = limits_hit(&outcome, &result, limits, runtime);
+    outcome.limit_hit = outcome.limits_hit.first().copied();
+    outcome.explanation = outcome.limit_hit.map(|limit| limit.describe(limits));
     if outcome.output_truncated {
         outcome.notices.push(format!(
             "output was cut at {} KiB; the program was stopped",
             limits.output_bytes / 1024
         ));
     }
+    if result.init.files_cut {
+        outcome
+            .notices
+            .push("not all of the compiler's output could be copied back".into());
+    }
     outcome.success = outcome.termination == Termination::Exited { code: 0 }
         && outcome.limit_hit.is_none()
         && !outcome.stopped_by_user
         && phase == Phase::Run;
     outcome
+}
+
+/// Every limit the program met, from the kernel's counters and the runner's measurements.
+fn limits_hit(
+    outcome: &Outcome,
+    result: &PhaseResult,
+    limits: &Limits,
+    runtime: &Runtime,
+) -> Vec<LimitHit> {
+    let mut hits: Vec<LimitHit> = result.limit_hit.into_iter().collect();
+    let signal = match &outcome.termination {
+        Termination::Signaled { signal, .. } => Some(*signal),
+        Termination::Exited { .. } => None,
+    };
+    let failed = outcome.termination != Termination::Exited { code: 0 };
+    // Past the soft limit the kernel sends SIGXCPU, past the hard one SIGKILL (unless the
+    // runner killed the run itself, for another reason).
+    let killed_by_runner = result.limit_hit.is_some() || result.stopped;
+    if signal == Some(libc::SIGXCPU)
+        || (signal == Some(libc::SIGKILL)
+            && !killed_by_runner
+            && outcome.cpu_ms >= limits.cpu_seconds * 1000)
+    {
+        hits.push(LimitHit::CpuTime);
+    }
+    if signal == Some(libc::SIGXFSZ) || result.init.file_at_size_limit {
+        hits.push(LimitHit::FileSize);
+    }
+    if result.init.disk_full {
+        hits.push(LimitHit::Disk);
+    }
+    let forks_refused = result
+        .cgroup
+        .and_then(|counters| counters.forks_refused)
+        .unwrap_or(0);
+    if result.tasks_at_cap || forks_refused > 0 {
+        hits.push(LimitHit::Processes);
+    }
+    if let Some(counters) = result.cgroup {
+        if counters.out_of_memory_kills > 0 || (counters.memory_limit_reached && failed) {
+            hits.push(LimitHit::Memory);
+        }
+    }
+    // Without cgroups, RLIMIT_DATA refuses an allocation and RLIMIT_NPROC a fork or thread
+    // without a count anywhere (the watchdog's samples catch a program that stays at the cap,
+    // not one that meets it and ends within 10 ms): the runtime's own message is all there is.
+    if outcome.memory_mode == MemoryMode::Rlimits {
+        let said = |patterns: &[String]| {
+            patterns
+                .iter()
+                .any(|pattern| result.tail.contains(pattern.as_str()))
+        };
+        if said(&runtime.descriptor.out_of_memory_patterns) {
+            hits.push(LimitHit::Memory);
+        }
+        if said(&runtime.descriptor.process_limit_patterns) {
+            hits.push(LimitHit::Processes);
+        }
+    }
+    hits.sort();
+    hits.dedup();
+    hits
 }
 
 #[cfg(test)]

@@ -307,7 +307,11 @@ fn rlimits_only_fallback_says_so() {
             Limits::default(),
         ),
     );
-    assert_eq!(result.stdout, "still runs\n", "stderr: {}", result.stderr);
+    assert_eq!(
+        result.stdout, "still runs\n",
+        "stderr: {} {:?}",
+        result.stderr, result.outcome
+    );
     assert!(matches!(
         result.outcome.isolation,
         Isolation::RlimitsOnly { .. }
