@@ -40,13 +40,17 @@ pub(crate) fn runner() -> anyhow::Result<Runner> {
 pub fn runtimes() -> anyhow::Result<ExitCode> {
     let runner = runner()?;
     if let coderoom_runner::Isolation::RlimitsOnly { reason } = runner.isolation() {
-        println!("sandbox: rlimits only ({reason})");
+        println!("sandbox: rlimits and a system-call filter only ({reason})");
     } else {
-        println!("sandbox: user, mount, PID, network, IPC and UTS namespaces with rlimits");
+        println!(
+            "sandbox: user, mount, PID, network, IPC and UTS namespaces; no capabilities, \
+             a system-call filter, rlimits"
+        );
     }
+    let mode = runner.memory_mode().describe();
     match runner.memory_cgroup() {
-        Ok(_) => println!("memory: a cgroup v2 per run (memory.max, pids.max)"),
-        Err(reason) => println!("memory: address-space rlimits sized per runtime ({reason})"),
+        Ok(_) => println!("memory: {mode}"),
+        Err(reason) => println!("memory: {mode} ({reason})"),
     }
     for status in runner.runtimes() {
         match &status.runtime {

@@ -111,7 +111,7 @@ fn timeout_and_memory_flags_apply() {
     let hog = cli.file("hog.py", "x = bytearray(200 * 1024 * 1024)\n");
     let output = cli.run(&["run", "--memory", "100", &hog], "");
     assert!(
-        text(&output.stderr).contains("out of memory: the limit is 100 MiB"),
+        text(&output.stderr).contains("stopped: your program needed more than its 100 MB of memory"),
         "{}",
         text(&output.stderr)
     );
@@ -160,5 +160,120 @@ fn bad_input_gets_a_clear_error() {
         text(&output.stderr).contains("not UTF-8"),
         "{}",
         text(&output.stderr)
+    );
+}
+
+/// Checks `value` against the subset of JSON Schema that docs/run-events.schema.json uses
+/// (`$ref`, `oneOf`, `const`, `enum`, `type`, `required`, `properties`,
+/// `additionalProperties: false`, `items`, `minimum`), returning what does not fit.
+fn schema_errors(
+    schema: &serde_json::Value,
+    root: &serde_json::Value,
+    value: &serde_json::Value,
+) -> Vec<String> {
+    use serde_json::Value;
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference.trim_start_matches("#/$defs/");
+        return schema_errors(&root["$defs"][name], root, value);
+    }
+    let mut errors = Vec::new();
+    if let Some(options) = schema["oneOf"].as_array() {
+        let fitting = options
+            .iter()
+            .filter(|option| schema_errors(option, root, value).is_empty())
+            .count();
+        if fitting != 1 {
+            errors.push(format!("{value} fits {fitting} of oneOf"));
+        }
+    }
+    if let Some(constant) = schema.get("const") {
+        if constant != value {
+            errors.push(format!("{value} is not {constant}"));
+        }
+    }
+    if let Some(options) = schema["enum"].as_array() {
+        if !options.contains(value) {
+            errors.push(format!("{value} is not one of {options:?}"));
+        }
+    }
+    let type_fits = match schema["type"].as_str() {
+        Some("object") => value.is_object(),
+        Some("array") => value.is_array(),
+        Some("string") => value.is_string(),
+        Some("integer") => value.is_i64() || value.is_u64(),
+        Some("boolean") => value.is_boolean(),
+        Some("null") => value.is_null(),
+        _ => true,
+    };
+    if !type_fits {
+        errors.push(format!("{value} is not of type {}", schema["type"]));
+        return errors;
+    }
+    if let (Some(minimum), Some(number)) = (schema["minimum"].as_i64(), value.as_i64()) {
+        if number < minimum {
+            errors.push(format!("{number} is under {minimum}"));
+        }
+    }
+    if let Value::Object(object) = value {
+        for key in schema["required"].as_array().into_iter().flatten() {
+            if !object.contains_key(key.as_str().unwrap_or_default()) {
+                errors.push(format!("{key} is missing from {value}"));
+            }
+        }
+        for (key, field) in object {
+            match schema["properties"].get(key) {
+                Some(property) => errors.extend(schema_errors(property, root, field)),
+                None if schema["additionalProperties"] == Value::Bool(false) => {
+                    errors.push(format!("{key} is not in the schema"))
+                }
+                None => {}
+            }
+        }
+    }
+    if let (Value::Array(items), Some(item_schema)) = (value, schema.get("items")) {
+        for item in items {
+            errors.extend(schema_errors(item_schema, root, item));
+        }
+    }
+    errors
+}
+
+#[test]
+fn json_events_follow_the_published_schema() {
+    let schema: serde_json::Value = serde_json::from_str(include_str!(
+        "../../../docs/run-events.schema.json"
+    ))
+    .expect("the schema is JSON");
+    let cli = Cli::new();
+    let programs = [
+        cli.file("hello.py", "print('hello')\n"),
+        cli.file("Broken.cs", "class A { void M() { int x = } }\n"),
+        cli.file("loop.js", "while (true) {}\n"),
+        cli.file("bomb.py", "import os\nwhile True:\n    os.fork()\n"),
+    ];
+    let mut limits_seen = Vec::new();
+    for program in &programs {
+        let output = cli.run(
+            &["run", "--json", "--timeout", "2", "--cpu", "1", program],
+            "",
+        );
+        let lines = text(&output.stdout);
+        for line in lines.lines() {
+            let event: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+            let errors = schema_errors(&schema, &schema, &event);
+            assert!(errors.is_empty(), "{line}\n{errors:#?}");
+            if event["event"] == "finished" {
+                limits_seen.push(event["limit_hit"].clone());
+            }
+        }
+    }
+    assert_eq!(
+        limits_seen,
+        [
+            serde_json::Value::Null,
+            serde_json::Value::Null,
+            "cpu_time".into(),
+            "processes".into()
+        ]
     );
 }

@@ -600,7 +600,7 @@ fn watch(
     containment: Containment<'_>,
     limits: &Limits,
     wake: mpsc::Sender<Wake>,
-    done: Arc<AtomicBool>,
+    done: mpsc::Receiver<()>,
 ) -> Option<std::thread::JoinHandle<(bool, u64)>> {
     let holds_memory = containment.memory_mode() == MemoryMode::Rlimits;
     if !holds_memory && containment.pids_cgroup() {
@@ -624,7 +624,7 @@ fn watch(
         .name("coderoom-watchdog".into())
         .spawn(move || {
             let (mut at_cap, mut peak) = (false, 0u64);
-            while !done.load(Ordering::SeqCst) {
+            loop {
                 let sample = watchdog::sample(handle_pid, skip);
                 at_cap |= sample.tasks >= task_cap;
                 if holds_memory {
@@ -644,7 +644,10 @@ fn watch(
                     }
                     peak = peak.max(used);
                 }
-                std::thread::sleep(every);
+                // Ends as soon as the run does (or the runner drops the sender).
+                if done.recv_timeout(every) != Err(mpsc::RecvTimeoutError::Timeout) {
+                    break;
+                }
             }
             (at_cap, peak)
         })
@@ -716,13 +719,13 @@ fn execute(
             let _ = wake.send(Wake::Exited(sandbox::wait_with_usage(child_pid)));
         });
     }
-    let watching_done = Arc::new(AtomicBool::new(false));
+    let (watching_done, watch_until) = mpsc::channel();
     let watchdog = watch(
         child.handle.pid(),
         containment,
         &spec.limits,
         wake_tx.clone(),
-        Arc::clone(&watching_done),
+        watch_until,
     );
     drop(wake_tx);
 
@@ -755,7 +758,7 @@ fn execute(
             Err(mpsc::RecvTimeoutError::Disconnected) => break None,
         }
     };
-    watching_done.store(true, Ordering::SeqCst);
+    let _ = watching_done.send(());
     lock(&control.wake).take();
     lock(&control.stdin).take();
     // Anything left in the process group (rlimits-only runs) goes now, so the pipes close.

@@ -298,12 +298,6 @@ pub(super) fn shim(prepared: &Prepared) -> ! {
     // here, among them the pipe on which `Command::spawn` waits for the exec: it would wait
     // for the whole run.
     close_fds_except(&prepared.kept_fds);
-    let mut go = [0u8; 1];
-    // SAFETY: read(2) into a stack buffer, close(2) of our own descriptor.
-    unsafe {
-        libc::read(prepared.go_fd, go.as_mut_ptr().cast(), 1);
-        libc::close(prepared.go_fd);
-    }
     let _ = nix::unistd::setsid();
     if let Err(errno) = drop_root_if_root() {
         fail(fd, 1, errno);
@@ -319,6 +313,15 @@ pub(super) fn shim(prepared: &Prepared) -> ! {
     }
     if let Err(errno) = map_user(prepared) {
         fail(fd, 3, errno);
+    }
+    // The runner moves the shim into the run's cgroups while it makes the namespaces above
+    // (on cgroup v1 a move waits for a kernel grace period of ~10 ms); nothing may be forked
+    // before the move is done.
+    let mut go = [0u8; 1];
+    // SAFETY: read(2) into a stack buffer, close(2) of our own descriptor.
+    unsafe {
+        libc::read(prepared.go_fd, go.as_mut_ptr().cast(), 1);
+        libc::close(prepared.go_fd);
     }
     // Init learns here whether the shim died before init's own death signal was set.
     let (life_read, life_write) =
