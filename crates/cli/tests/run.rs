@@ -111,7 +111,8 @@ fn timeout_and_memory_flags_apply() {
     let hog = cli.file("hog.py", "x = bytearray(200 * 1024 * 1024)\n");
     let output = cli.run(&["run", "--memory", "100", &hog], "");
     assert!(
-        text(&output.stderr).contains("stopped: your program needed more than its 100 MB of memory"),
+        text(&output.stderr)
+            .contains("stopped: your program needed more than its 100 MB of memory"),
         "{}",
         text(&output.stderr)
     );
@@ -240,10 +241,9 @@ fn schema_errors(
 
 #[test]
 fn json_events_follow_the_published_schema() {
-    let schema: serde_json::Value = serde_json::from_str(include_str!(
-        "../../../docs/run-events.schema.json"
-    ))
-    .expect("the schema is JSON");
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../../docs/run-events.schema.json"))
+            .expect("the schema is JSON");
     let cli = Cli::new();
     let programs = [
         cli.file("hello.py", "print('hello')\n"),
