@@ -4,6 +4,7 @@
 
 mod frame;
 mod message;
+pub mod screen;
 mod ticket;
 
 pub use frame::{decode, encode, frame_length, FRAME_HEADER, MAX_FRAME};
@@ -16,8 +17,11 @@ pub use ticket::Ticket;
 /// The ALPN Coderoom speaks on iroh; the number changes with incompatible wire changes.
 pub const ALPN: &[u8] = b"coderoom/1";
 
-/// Sent in `Hello`; a hub refuses other versions with a readable reason.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// Sent in `Hello`; a hub refuses other versions with a readable reason. (3: `SyncPiece`.)
+pub const PROTOCOL_VERSION: u32 = 3;
+
+/// The most of a large `Sync` or `Resync` the hub puts in one `SyncPiece`.
+pub const PIECE: usize = 1024 * 1024;
 
 /// The largest yrs update the hub will decode (a learner's whole workspace fits many times).
 pub const MAX_UPDATE: usize = 2 * 1024 * 1024;

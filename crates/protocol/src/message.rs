@@ -191,6 +191,17 @@ pub enum Message {
     /// A step of a program run on a participant's own machine: the hub records it and relays
     /// it to whoever may read the document it ran from.
     Run(RunReport),
+    /// A piece of a `Sync` payload (or, with `resync`, of a `Resync` state) too large for one
+    /// frame: the hub sends a large document in order, in pieces of at most [`PIECE`] bytes; the
+    /// peer takes the whole once `last` comes (at most 64 MiB).
+    ///
+    /// [`PIECE`]: crate::PIECE
+    SyncPiece {
+        doc: DocId,
+        resync: bool,
+        payload: Vec<u8>,
+        last: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -22,6 +22,9 @@ pub enum RoomError {
     Protocol(#[from] coderoom_protocol::ProtocolError),
     #[error("invalid document update: {0}")]
     BadUpdate(String),
+    /// A well-made update that needs edits the document does not have yet.
+    #[error("document update out of order: {0}")]
+    Incomplete(String),
     #[error("network: {0}")]
     Network(String),
     #[error("identity key {path}: {reason}")]

@@ -38,6 +38,7 @@ fn size(message: &Message) -> usize {
     64 + match message {
         Message::Sync { payload, .. } | Message::Awareness { payload } => payload.len(),
         Message::Resync { state, .. } => state.len(),
+        Message::SyncPiece { payload, .. } => payload.len(),
         Message::Chat(line) => line.name.len() + line.text.len(),
         Message::Run(report) => match &report.step {
             RunStep::Started {
@@ -120,7 +121,10 @@ impl OutQueue {
             let message = &queued.message;
             if matches!(
                 message,
-                Message::Welcome { .. } | Message::Resync { .. } | Message::Refused(_)
+                Message::Welcome { .. }
+                    | Message::Resync { .. }
+                    | Message::SyncPiece { .. }
+                    | Message::Refused(_)
             ) {
                 runs.push(std::mem::take(&mut first_of));
                 keep.push(queued);

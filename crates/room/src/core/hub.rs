@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 use coderoom_protocol::{
     ChatLine, Control, Credential, DocId, JoinSecret, Message, Notice, Participant, PeerId,
     Refusal, Role, RoomId, RunReport, RunStep, CHAT_PER_WINDOW, CHAT_WINDOW_MS, MAX_CHAT_CHARS,
-    MAX_OPEN_RUNS, MAX_PRESENCE_CLIENTS, MAX_RUN_OUTPUT, MAX_RUN_OUTPUT_TOTAL, PROTOCOL_VERSION,
+    MAX_OPEN_RUNS, MAX_PRESENCE_CLIENTS, MAX_RUN_OUTPUT, MAX_RUN_OUTPUT_TOTAL, MAX_UPDATE, PIECE,
+    PROTOCOL_VERSION,
 };
-use yrs::sync::SyncMessage;
-use yrs::Doc;
+use yrs::{Doc, ReadTxn, Transact};
 
-use super::sync;
+use super::sync::{self, SyncIn};
 use crate::RoomError;
 
 /// Which connection (a peer may reconnect, so connections and peers differ).
@@ -21,6 +21,11 @@ pub type ConnId = u64;
 /// Wrong codes allowed per peer in one window, and the window.
 const CODE_ATTEMPTS: u32 = 5;
 const CODE_WINDOW_MS: u64 = 60_000;
+
+/// Refused edits that reset a connection's replica (each costs the hub a whole document) allowed
+/// in one window; past them the connection is cut off.
+const RESETS_PER_WINDOW: usize = 5;
+const RESET_WINDOW_MS: u64 = 10_000;
 
 #[derive(Debug, Clone)]
 pub struct RoomSettings {
@@ -140,6 +145,15 @@ pub struct HubCore {
     /// Chat sent per peer in the current window: (count, window start ms).
     chat_counts: BTreeMap<PeerId, (u32, u64)>,
     client_ids: u64,
+    /// Each document's deletions, for deciding whether a refused update would change it; made
+    /// when first needed after the document last changed.
+    deleted: BTreeMap<DocId, sync::Deleted>,
+    /// When each connection's replicas were last reset after refused edits.
+    resets: BTreeMap<ConnId, Vec<u64>>,
+    /// The time of the event being handled.
+    clock: u64,
+    /// What `restore` left out.
+    left_out: Vec<String>,
 }
 
 impl HubCore {
@@ -161,6 +175,10 @@ impl HubCore {
             runs: BTreeMap::new(),
             chat_counts: BTreeMap::new(),
             client_ids: client_id_seed.wrapping_add(1),
+            deleted: BTreeMap::new(),
+            resets: BTreeMap::new(),
+            clock: 0,
+            left_out: Vec::new(),
         }
     }
 
@@ -172,10 +190,20 @@ impl HubCore {
     ) -> Result<Self, RoomError> {
         let mut hub = Self::new(settings, client_id_seed);
         for (doc, update) in updates {
-            // From this machine's own history: a whole document may be past a peer's limit.
-            sync::apply_local(hub.doc_mut(doc), &update)?;
+            // From this machine's own history: a whole document may be past a peer's limit, and
+            // it is screened like a peer's update all the same. One that does not pass (a
+            // history recorded before screening, holding what a hostile peer sent) is left out
+            // and said, rather than keeping the room from opening.
+            if let Err(error) = sync::apply_local(hub.doc_mut(doc), &update) {
+                hub.left_out.push(format!("{doc:?}: {error}"));
+            }
         }
         Ok(hub)
+    }
+
+    /// Updates [`HubCore::restore`] left out because they did not pass the screen, and why.
+    pub fn left_out_on_restore(&self) -> &[String] {
+        &self.left_out
     }
 
     /// Takes back who was in the room before (a room hosted again): their names, roles, and
@@ -314,6 +342,7 @@ impl HubCore {
     /// Handles one event at `now_ms` (a monotonic clock in milliseconds).
     pub fn handle(&mut self, now_ms: u64, event: HubEvent) -> Vec<HubAction> {
         let mut out = Vec::new();
+        self.clock = now_ms;
         match event {
             HubEvent::Connected { conn, peer } => {
                 self.connections.insert(
@@ -326,6 +355,7 @@ impl HubCore {
             }
             HubEvent::Closed { conn } => {
                 self.resyncing.retain(|(c, _)| *c != conn);
+                self.resets.remove(&conn);
                 if let Some(connection) = self.connections.remove(&conn) {
                     if let Some(member) = self.members.get_mut(&connection.peer) {
                         member.awareness = None;
@@ -805,12 +835,12 @@ impl HubCore {
         payload: &[u8],
         out: &mut Vec<HubAction>,
     ) {
-        let message = match sync::decode(payload) {
+        let message = match sync::decode(payload, MAX_UPDATE) {
             Ok(message) => message,
             Err(error) => return self.violation(conn, error.to_string(), out),
         };
         match message {
-            SyncMessage::SyncStep1(their_state) => {
+            SyncIn::Step1(their_state) => {
                 self.resyncing.remove(&(conn, doc));
                 if !self.may_read(peer, doc) {
                     return out.push(HubAction::Send {
@@ -822,52 +852,40 @@ impl HubCore {
                     });
                 }
                 if let Some(state) = self.docs.get(&doc) {
-                    out.push(HubAction::Send {
-                        conn,
-                        message: Message::Sync {
-                            doc,
-                            payload: sync::step2(state, &their_state),
-                        },
-                    });
+                    let payload = sync::step2(state, &their_state);
+                    send_sync(conn, doc, payload, false, out);
                 }
             }
-            SyncMessage::SyncStep2(update) | SyncMessage::Update(update) => {
+            SyncIn::Update(update) => {
                 if self.resyncing.contains(&(conn, doc)) {
                     return;
                 }
-                if let Err(reason) = self.may_write(peer, doc) {
-                    let Some(state) = self.docs.get(&doc) else {
-                        return out.push(HubAction::Send {
-                            conn,
-                            message: Message::Notice(Notice::Refused { doc, reason }),
-                        });
-                    };
-                    match sync::would_change(state, &update) {
-                        Ok(false) => {} // Nothing new: a step 2 with no edits.
-                        Ok(true) => {
-                            out.push(HubAction::Send {
-                                conn,
-                                message: Message::Notice(Notice::Refused { doc, reason }),
-                            });
-                            if self.may_read(peer, doc) {
-                                out.push(HubAction::Send {
-                                    conn,
-                                    message: Message::Resync {
-                                        doc,
-                                        state: sync::full_state(state),
-                                    },
-                                });
-                                self.resyncing.insert((conn, doc));
-                            }
-                        }
-                        Err(error) => self.violation(conn, error.to_string(), out),
+                let target = self.doc_mut(doc);
+                // Screened against the document before anything else: a malformed update, one
+                // with content Coderoom never makes, or one that depends on what the document
+                // lacks breaks the protocol whoever sends it.
+                let shape = match sync::screen_for(target, update, MAX_UPDATE) {
+                    Ok(shape) => shape,
+                    // Edits built on what the hub does not have (its history lost them, or the
+                    // sender's copy went astray): the sender's copy is reset to the hub's.
+                    Err(RoomError::Incomplete(reason)) => {
+                        let reason = format!("your copy is out of step with the hub's: {reason}");
+                        return self.refuse_update(conn, peer, doc, None, reason, out);
                     }
+                    Err(error) => return self.violation(conn, error.to_string(), out),
+                };
+                if let Err(reason) = self.may_write(peer, doc) {
+                    return self.refuse_update(conn, peer, doc, Some(&shape), reason, out);
+                }
+                if shape.is_empty() {
                     return;
                 }
                 let target = self.doc_mut(doc);
-                if let Err(error) = sync::apply(target, &update) {
+                if let Err(error) = sync::apply_screened(target, update) {
                     return self.violation(conn, error.to_string(), out);
                 }
+                self.deleted.remove(&doc);
+                let update = update.to_vec();
                 out.push(HubAction::Persist {
                     doc,
                     author: peer,
@@ -893,9 +911,64 @@ impl HubCore {
         }
     }
 
+    /// An update from someone who may not write the document: nothing new (a step 2 with no
+    /// edits) is ignored; anything else is refused and the sender's replica reset, decided from
+    /// the update's shape against the document's state and deletions, never by applying it to a
+    /// copy. A connection that keeps sending refused edits is cut off.
+    fn refuse_update(
+        &mut self,
+        conn: ConnId,
+        peer: PeerId,
+        doc: DocId,
+        shape: Option<&coderoom_protocol::screen::UpdateShape>,
+        reason: String,
+        out: &mut Vec<HubAction>,
+    ) {
+        let Some(state) = self.docs.get(&doc) else {
+            return out.push(HubAction::Send {
+                conn,
+                message: Message::Notice(Notice::Refused { doc, reason }),
+            });
+        };
+        if let Some(shape) = shape {
+            let known = state.transact().state_vector();
+            let deleted = self
+                .deleted
+                .entry(doc)
+                .or_insert_with(|| sync::Deleted::of(state));
+            if !sync::would_change(shape, &known, deleted) {
+                return;
+            }
+        }
+        out.push(HubAction::Send {
+            conn,
+            message: Message::Notice(Notice::Refused { doc, reason }),
+        });
+        if !self.may_read(peer, doc) {
+            return;
+        }
+        let resets = self.resets.entry(conn).or_default();
+        resets.retain(|at| self.clock.saturating_sub(*at) < RESET_WINDOW_MS);
+        if resets.len() >= RESETS_PER_WINDOW {
+            return self.violation(
+                conn,
+                format!(
+                    "more than {RESETS_PER_WINDOW} refused edits in {} s",
+                    RESET_WINDOW_MS / 1000
+                ),
+                out,
+            );
+        }
+        resets.push(self.clock);
+        let state = sync::full_state(state);
+        send_sync(conn, doc, state, true, out);
+        self.resyncing.insert((conn, doc));
+    }
+
     /// The instructor edits a document from the hub's own window.
     pub fn edit(&mut self, doc: DocId, edit: impl FnOnce(&Doc)) -> Vec<HubAction> {
         let mut out = Vec::new();
+        self.deleted.remove(&doc);
         let target = self.doc_mut(doc);
         let Some(update) = sync::capture_edit(target, edit) else {
             return out;
@@ -1030,6 +1103,34 @@ impl HubCore {
     }
 }
 
+/// Sends a y-sync payload (or, with `resync`, a whole state replacing the peer's replica),
+/// in pieces when it is too large for one frame.
+fn send_sync(conn: ConnId, doc: DocId, payload: Vec<u8>, resync: bool, out: &mut Vec<HubAction>) {
+    if payload.len() <= PIECE {
+        let message = if resync {
+            Message::Resync {
+                doc,
+                state: payload,
+            }
+        } else {
+            Message::Sync { doc, payload }
+        };
+        return out.push(HubAction::Send { conn, message });
+    }
+    let count = payload.len().div_ceil(PIECE);
+    for (index, piece) in payload.chunks(PIECE).enumerate() {
+        out.push(HubAction::Send {
+            conn,
+            message: Message::SyncPiece {
+                doc,
+                resync,
+                payload: piece.to_vec(),
+                last: index + 1 == count,
+            },
+        });
+    }
+}
+
 /// Tells a connection why it is turned away, then closes it.
 fn refuse(conn: ConnId, reason: Refusal, out: &mut Vec<HubAction>) {
     let why = reason.to_string();
@@ -1048,6 +1149,7 @@ fn message_kind(message: &Message) -> &'static str {
         Message::Refused(_) => "Refused",
         Message::Sync { .. } => "Sync",
         Message::Resync { .. } => "Resync",
+        Message::SyncPiece { .. } => "SyncPiece",
         Message::Awareness { .. } => "Awareness",
         Message::Control(_) => "Control",
         Message::Notice(_) => "Notice",

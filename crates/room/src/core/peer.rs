@@ -9,10 +9,10 @@ use coderoom_protocol::{
     Control, Credential, DocId, Message, Notice, Participant, PeerId, Refusal, Role, RoomId,
     PROTOCOL_VERSION,
 };
-use yrs::sync::SyncMessage;
 use yrs::Doc;
 
-use super::sync;
+use super::sync::{self, SyncIn};
+use crate::RoomError;
 
 #[derive(Debug)]
 pub enum PeerEvent {
@@ -81,6 +81,10 @@ pub struct PeerCore {
     /// answered, edits are not sent one by one (the step 2 will carry them all, in order).
     synced: std::collections::BTreeSet<DocId>,
     next_client_id: u64,
+    /// A large document arriving in pieces, per document and kind (sync or resync).
+    pieces: BTreeMap<(DocId, bool), Vec<u8>>,
+    /// Edits from the hub that build on what has not arrived yet (see `sync`).
+    held: BTreeMap<DocId, Vec<Vec<u8>>>,
 }
 
 impl PeerCore {
@@ -106,6 +110,8 @@ impl PeerCore {
             pen: None,
             synced: std::collections::BTreeSet::new(),
             next_client_id: client_id_seed,
+            pieces: BTreeMap::new(),
+            held: BTreeMap::new(),
         }
     }
 
@@ -181,6 +187,8 @@ impl PeerCore {
         let mut out = Vec::new();
         match event {
             PeerEvent::Connected => {
+                self.pieces.clear();
+                self.held.clear();
                 self.connected = true;
                 self.joined = false;
                 self.synced.clear();
@@ -199,6 +207,96 @@ impl PeerCore {
             PeerEvent::Frame(message) => self.frame(message, &mut out),
         }
         out
+    }
+
+    /// A y-sync message from the hub: screened like a peer's (a hostile hub must not crash
+    /// us either), but as large as the hub's own documents may be.
+    fn sync(&mut self, doc: DocId, payload: &[u8], out: &mut Vec<PeerAction>) {
+        let message = match sync::decode(payload, sync::MAX_LOCAL_STATE) {
+            Ok(message) => message,
+            Err(error) => return out.push(PeerAction::Disconnect(error.to_string())),
+        };
+        match message {
+            SyncIn::Step1(their_state) => {
+                let payload = sync::step2(self.doc_mut(doc), &their_state);
+                // Only what we may write is offered; the hub would refuse the rest.
+                if self.may_write(doc) {
+                    out.push(PeerAction::Send(Message::Sync { doc, payload }));
+                }
+                self.synced.insert(doc);
+            }
+            SyncIn::Update(update) => {
+                match sync::apply_local(self.doc_mut(doc), update) {
+                    Ok(()) => {}
+                    // Relayed edits can arrive before the hub's step 2 that they build on:
+                    // kept (bounded) and tried again after each edit that does go in, instead
+                    // of letting yrs keep them half-applied.
+                    Err(RoomError::Incomplete(reason)) => {
+                        let held = self.held.entry(doc).or_default();
+                        let bytes: usize = held.iter().map(Vec::len).sum();
+                        if bytes + update.len() > sync::MAX_LOCAL_STATE {
+                            return out.push(PeerAction::Disconnect(reason));
+                        }
+                        held.push(update.to_vec());
+                        return;
+                    }
+                    Err(error) => return out.push(PeerAction::Disconnect(error.to_string())),
+                }
+                out.push(PeerAction::Applied {
+                    doc,
+                    update: update.to_vec(),
+                    mine: false,
+                });
+                self.apply_held(doc, out);
+                out.push(PeerAction::Changed(doc));
+            }
+        }
+    }
+
+    /// Applies the held edits of `doc` that now can be, until none more can.
+    fn apply_held(&mut self, doc: DocId, out: &mut Vec<PeerAction>) {
+        loop {
+            let Some(held) = self.held.remove(&doc) else {
+                return;
+            };
+            let mut progress = false;
+            let mut still = Vec::new();
+            for update in held {
+                match sync::apply_local(self.doc_mut(doc), &update) {
+                    Ok(()) => {
+                        progress = true;
+                        out.push(PeerAction::Applied {
+                            doc,
+                            update,
+                            mine: false,
+                        });
+                    }
+                    Err(RoomError::Incomplete(_)) => still.push(update),
+                    Err(error) => return out.push(PeerAction::Disconnect(error.to_string())),
+                }
+            }
+            if !still.is_empty() {
+                self.held.insert(doc, still);
+            }
+            if !progress {
+                return;
+            }
+        }
+    }
+
+    fn resync(&mut self, doc: DocId, state: &[u8], out: &mut Vec<PeerAction>) {
+        let fresh = self.new_doc();
+        if let Err(error) = sync::apply_local(&fresh, state) {
+            return out.push(PeerAction::Disconnect(error.to_string()));
+        }
+        // Edits of ours the hub accepted after it made this state are not relayed back to us:
+        // ask for whatever it has beyond it.
+        let payload = sync::step1(&fresh);
+        self.docs.insert(doc, fresh);
+        self.held.remove(&doc);
+        out.push(PeerAction::Reset(doc));
+        out.push(PeerAction::Send(Message::Sync { doc, payload }));
+        out.push(PeerAction::Changed(doc));
     }
 
     fn frame(&mut self, message: Message, out: &mut Vec<PeerAction>) {
@@ -240,45 +338,31 @@ impl PeerCore {
             }
             Message::Waiting => out.push(PeerAction::WaitingForApproval),
             Message::Refused(reason) => out.push(PeerAction::Refused(reason)),
-            Message::Sync { doc, payload } => {
-                let message = match sync::decode(&payload) {
-                    Ok(message) => message,
-                    Err(error) => return out.push(PeerAction::Disconnect(error.to_string())),
-                };
-                match message {
-                    SyncMessage::SyncStep1(their_state) => {
-                        let payload = sync::step2(self.doc_mut(doc), &their_state);
-                        // Only what we may write is offered; the hub would refuse the rest.
-                        if self.may_write(doc) {
-                            out.push(PeerAction::Send(Message::Sync { doc, payload }));
-                        }
-                        self.synced.insert(doc);
-                    }
-                    SyncMessage::SyncStep2(update) | SyncMessage::Update(update) => {
-                        if let Err(error) = sync::apply(self.doc_mut(doc), &update) {
-                            return out.push(PeerAction::Disconnect(error.to_string()));
-                        }
-                        out.push(PeerAction::Applied {
-                            doc,
-                            update,
-                            mine: false,
-                        });
-                        out.push(PeerAction::Changed(doc));
+            Message::Sync { doc, payload } => self.sync(doc, &payload, out),
+            Message::Resync { doc, state } => self.resync(doc, &state, out),
+            Message::SyncPiece {
+                doc,
+                resync,
+                payload,
+                last,
+            } => {
+                let pieces = self.pieces.entry((doc, resync)).or_default();
+                if pieces.len() + payload.len() > sync::MAX_LOCAL_STATE {
+                    self.pieces.remove(&(doc, resync));
+                    return out.push(PeerAction::Disconnect(format!(
+                        "the hub sent over {} MiB for one document",
+                        sync::MAX_LOCAL_STATE >> 20
+                    )));
+                }
+                pieces.extend_from_slice(&payload);
+                if last {
+                    let whole = self.pieces.remove(&(doc, resync)).unwrap_or_default();
+                    if resync {
+                        self.resync(doc, &whole, out);
+                    } else {
+                        self.sync(doc, &whole, out);
                     }
                 }
-            }
-            Message::Resync { doc, state } => {
-                let fresh = self.new_doc();
-                if let Err(error) = sync::apply(&fresh, &state) {
-                    return out.push(PeerAction::Disconnect(error.to_string()));
-                }
-                // Edits of ours the hub accepted after it made this state are not relayed back
-                // to us: ask for whatever it has beyond it.
-                let payload = sync::step1(&fresh);
-                self.docs.insert(doc, fresh);
-                out.push(PeerAction::Reset(doc));
-                out.push(PeerAction::Send(Message::Sync { doc, payload }));
-                out.push(PeerAction::Changed(doc));
             }
             Message::Notice(Notice::Refused { doc, reason }) => {
                 out.push(PeerAction::EditRefused { doc, reason })
