@@ -370,6 +370,11 @@ pub fn host(args: HostArgs) -> anyhow::Result<ExitCode> {
                         let names = hub.participants().await;
                         print_run(&report, &names);
                     }
+                    HubReport::CodeJoinsPaused { wrong_codes } => say!(
+                        "paused: {wrong_codes} wrong room codes in a minute, so joining with the \
+                         code is paused (the ticket still works); type `allow-code` to allow it \
+                         again, `code-approval on` to approve each code join"
+                    ),
                 }
             }
         };
@@ -461,7 +466,10 @@ async fn instructor_command(hub: &Hub, line: &str) -> Result<String, String> {
         ("pen", who) => Control::GivePen(Some(find(who).await?.id)),
         ("lecture", "on") => Control::Follow { leader: Some(hub.settings().instructor), binding: true },
         ("lecture", "off") => Control::Follow { leader: None, binding: false },
-        ("", _) => return Err("type a command: who, approve, deny, remove, lock, unlock, pen, observer, learner, lecture".into()),
+        ("allow-code", _) => Control::AllowCodeJoins,
+        ("code-approval", "on") => Control::CodeJoinsNeedApproval(true),
+        ("code-approval", "off") => Control::CodeJoinsNeedApproval(false),
+        ("", _) => return Err("type a command: who, approve, deny, remove, lock, unlock, pen, observer, learner, lecture, allow-code, code-approval".into()),
         (other, _) => return Err(format!("unknown command {other:?}")),
     };
     let done = format!("{control:?}");

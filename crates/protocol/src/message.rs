@@ -74,12 +74,18 @@ pub enum Refusal {
     WrongRoom,
     WrongSecret,
     WrongCode,
-    TooManyAttempts { retry_after_secs: u32 },
+    TooManyAttempts {
+        retry_after_secs: u32,
+    },
     Locked,
     Removed,
     Denied,
-    VersionMismatch { hub: u32 },
+    VersionMismatch {
+        hub: u32,
+    },
     BadName,
+    /// Too many wrong codes reached the room (from anyone): code joins wait for the instructor.
+    CodeJoinsPaused,
 }
 
 impl std::fmt::Display for Refusal {
@@ -107,6 +113,10 @@ impl std::fmt::Display for Refusal {
             Refusal::BadName => f.write_str(
                 "a name of 1 to 40 printable characters, other than the instructor's, is needed",
             ),
+            Refusal::CodeJoinsPaused => f.write_str(
+                "joining with the room code is paused after too many wrong codes: ask the \
+                 instructor for the ticket, or to allow code joins again",
+            ),
         }
     }
 }
@@ -131,6 +141,11 @@ pub enum Control {
     Participants(Vec<Participant>),
     /// From the hub to the instructor: someone waits for approval.
     JoinRequest(Participant),
+    /// Joining with the room code works again after a pause for too many wrong codes.
+    AllowCodeJoins,
+    /// Whether newcomers joining with the room code (not the ticket) wait for approval: a
+    /// second factor for a room on a LAN with strangers.
+    CodeJoinsNeedApproval(bool),
 }
 
 /// Something the hub tells one peer.

@@ -8,6 +8,7 @@
 pub mod core;
 pub mod files;
 pub mod journal;
+#[cfg(feature = "net")]
 pub mod net;
 pub mod presence;
 pub mod queue;

@@ -301,6 +301,10 @@ pub enum HubReport {
     },
     /// Writing history failed (the room goes on; what is in memory is not lost until it stops).
     HistoryFailed(String),
+    /// Too many wrong room codes: joining by code is paused until `Control::AllowCodeJoins`.
+    CodeJoinsPaused {
+        wrong_codes: usize,
+    },
     /// A chat message, as relayed to everyone.
     Chat(ChatLine),
     /// A step of someone's run.
@@ -327,10 +331,15 @@ impl HubState {
         self.started.elapsed().as_millis() as u64
     }
 
-    fn handle(&mut self, event: HubEvent) {
+    /// Hands one event to the core. A panic inside (a bug in the hub or in yrs, set off by
+    /// one peer's frame) is caught here: that connection is closed with the reason, and the
+    /// room, its other connections and the router go on.
+    fn handle(&mut self, event: HubEvent) -> Result<(), String> {
         let now = self.now();
-        let actions = self.core.handle(now, event);
+        let core = &mut self.core;
+        let actions = guarded(move || core.handle(now, event))?;
         self.carry_out(actions);
+        Ok(())
     }
 
     fn carry_out(&mut self, actions: Vec<HubAction>) {
@@ -401,6 +410,11 @@ impl HubState {
                 HubAction::JoinRequest(participant) => {
                     let _ = self.reports.send(HubReport::JoinRequest(participant));
                 }
+                HubAction::CodeJoinsPaused { wrong_codes } => {
+                    let _ = self
+                        .reports
+                        .send(HubReport::CodeJoinsPaused { wrong_codes });
+                }
             }
         }
     }
@@ -421,6 +435,21 @@ impl HubState {
             (Err(_), true) => {}
         }
     }
+}
+
+/// Runs `work`, turning a panic into an error that says what it was.
+fn guarded<T>(work: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).map_err(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        tracing::error!("a message could not be handled: {what}");
+        format!(
+            "a message could not be handled (internal error: {what}); the connection was closed"
+        )
+    })
 }
 
 fn lock(shared: &SharedHub) -> std::sync::MutexGuard<'_, HubState> {
@@ -450,13 +479,22 @@ impl ProtocolHandler for HubProtocol {
             hub.next_conn += 1;
             let conn = hub.next_conn;
             hub.outboxes.insert(conn, (peer, Arc::clone(&outbox)));
-            hub.handle(HubEvent::Connected { conn, peer });
+            let _ = hub.handle(HubEvent::Connected { conn, peer });
             conn
         };
         let reader = async {
             loop {
                 match read_frame(&mut recv).await {
-                    Ok(message) => lock(&self.shared).handle(HubEvent::Frame { conn, message }),
+                    Ok(message) => {
+                        let mut hub = lock(&self.shared);
+                        if let Err(reason) = hub.handle(HubEvent::Frame { conn, message }) {
+                            let _ = hub.reports.send(HubReport::PeerDropped {
+                                peer,
+                                reason: reason.clone(),
+                            });
+                            return reason;
+                        }
+                    }
                     Err(error) => return error.to_string(),
                 }
             }
@@ -471,7 +509,7 @@ impl ProtocolHandler for HubProtocol {
         {
             let mut hub = lock(&self.shared);
             hub.outboxes.remove(&conn);
-            hub.handle(HubEvent::Closed { conn });
+            let _ = hub.handle(HubEvent::Closed { conn });
         }
         // Let what was queued (a refusal, say) reach the peer before closing.
         let _ = send.finish();
@@ -573,12 +611,12 @@ impl Hub {
     }
 
     pub async fn control(&self, control: Control) {
-        lock(&self.shared).handle(HubEvent::Instructor(control));
+        let _ = lock(&self.shared).handle(HubEvent::Instructor(control));
     }
 
     /// The instructor writes in the room's chat.
     pub async fn say(&self, text: &str) {
-        lock(&self.shared).handle(HubEvent::InstructorSays(text.to_owned()));
+        let _ = lock(&self.shared).handle(HubEvent::InstructorSays(text.to_owned()));
     }
 
     /// The instructor edits a document (usually the board).
@@ -1095,8 +1133,12 @@ async fn connect_once(
                 Ok(Message::Refused(reason)) => return Session::Refused(reason),
                 Ok(message) => {
                     let mut peer = lock_peer(shared);
-                    let actions = peer.core.handle(PeerEvent::Frame(message));
-                    peer.carry_out(actions);
+                    let core = &mut peer.core;
+                    // A hub's frame that sets off a panic ends this connection, not the app.
+                    match guarded(move || core.handle(PeerEvent::Frame(message))) {
+                        Ok(actions) => peer.carry_out(actions),
+                        Err(reason) => return Session::Dropped(reason),
+                    }
                 }
                 Err(error) => return Session::Dropped(error.to_string()),
             }

@@ -21,6 +21,12 @@ pub type ConnId = u64;
 /// Wrong codes allowed per peer in one window, and the window.
 const CODE_ATTEMPTS: u32 = 5;
 const CODE_WINDOW_MS: u64 = 60_000;
+/// Wrong codes allowed for the whole room (from any key: a key is free to make) in one window;
+/// past them code joins pause until the instructor allows them again.
+const ROOM_CODE_ATTEMPTS: usize = 20;
+/// Peers whose wrong codes are remembered at once; the oldest are forgotten past this (the
+/// room-wide count still holds them back).
+const CODE_PEERS_REMEMBERED: usize = 1024;
 
 /// Refused edits that reset a connection's replica (each costs the hub a whole document) allowed
 /// in one window; past them the connection is cut off.
@@ -92,6 +98,11 @@ pub enum HubAction {
     Standing(crate::Standing),
     /// The instructor changed the room's rules (approval, lock, pen).
     Rules(crate::Rules),
+    /// Too many wrong room codes came in a minute: code joins are paused until the instructor
+    /// allows them again (tickets still work).
+    CodeJoinsPaused {
+        wrong_codes: usize,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,8 +148,15 @@ pub struct HubCore {
     resyncing: std::collections::BTreeSet<(ConnId, DocId)>,
     /// Awareness clients (and their last clock) each connection has announced.
     presence_clients: BTreeMap<ConnId, BTreeMap<u64, u32>>,
-    /// Wrong-code counts per peer: (count, window start ms).
+    /// Wrong-code counts per peer: (count, window start ms), at most
+    /// [`CODE_PEERS_REMEMBERED`] of them.
     code_failures: BTreeMap<PeerId, (u32, u64)>,
+    /// When the room's recent wrong codes came, from anyone (at most [`ROOM_CODE_ATTEMPTS`]).
+    room_code_failures: std::collections::VecDeque<u64>,
+    /// Code joins paused after too many wrong codes, until the instructor allows them.
+    code_joins_paused: bool,
+    /// Newcomers joining by code wait for approval.
+    code_joins_need_approval: bool,
     /// Runs going on: the document each runs from (their output goes to its readers), the
     /// output relayed so far, and when it started (the oldest gives way past the limit).
     runs: BTreeMap<(PeerId, u64), GoingRun>,
@@ -172,6 +190,9 @@ impl HubCore {
             resyncing: std::collections::BTreeSet::new(),
             presence_clients: BTreeMap::new(),
             code_failures: BTreeMap::new(),
+            room_code_failures: std::collections::VecDeque::new(),
+            code_joins_paused: false,
+            code_joins_need_approval: false,
             runs: BTreeMap::new(),
             chat_counts: BTreeMap::new(),
             client_ids: client_id_seed.wrapping_add(1),
@@ -648,6 +669,7 @@ impl HubCore {
         out: &mut Vec<HubAction>,
     ) {
         let refuse = |reason: Refusal, out: &mut Vec<HubAction>| refuse(conn, reason, out);
+        let mut by_code = false;
         if protocol_version != PROTOCOL_VERSION {
             return refuse(
                 Refusal::VersionMismatch {
@@ -666,6 +688,9 @@ impl HubCore {
                 }
             }
             Credential::Code(code) => {
+                if self.code_joins_paused {
+                    return refuse(Refusal::CodeJoinsPaused, out);
+                }
                 let (count, since) = self
                     .code_failures
                     .get(&peer)
@@ -687,10 +712,11 @@ impl HubCore {
                     );
                 }
                 if !constant_time_eq(code.as_bytes(), self.settings.code.as_bytes()) {
-                    self.code_failures.insert(peer, (count + 1, since));
+                    self.wrong_code(now_ms, peer, (count + 1, since), out);
                     return refuse(Refusal::WrongCode, out);
                 }
                 self.code_failures.remove(&peer);
+                by_code = true;
             }
         }
         let name = name.trim().to_owned();
@@ -719,7 +745,8 @@ impl HubCore {
                     name: name.clone(),
                     colour: colour.clone(),
                     role: Role::Learner,
-                    approved: !self.approval_required,
+                    approved: !self.approval_required
+                        && !(by_code && self.code_joins_need_approval),
                     removed: false,
                     awareness: None,
                 },
@@ -751,6 +778,52 @@ impl HubCore {
             return;
         }
         self.admit(conn, peer, out);
+    }
+
+    /// Counts a wrong code for `peer` and for the room; past the room's limit, code joins
+    /// pause and the instructor is told.
+    fn wrong_code(
+        &mut self,
+        now_ms: u64,
+        peer: PeerId,
+        failures: (u32, u64),
+        out: &mut Vec<HubAction>,
+    ) {
+        if self.code_failures.len() >= CODE_PEERS_REMEMBERED {
+            self.code_failures
+                .retain(|_, (_, since)| now_ms.saturating_sub(*since) <= CODE_WINDOW_MS);
+            if self.code_failures.len() >= CODE_PEERS_REMEMBERED {
+                let oldest = self
+                    .code_failures
+                    .iter()
+                    .min_by_key(|(_, (_, since))| *since)
+                    .map(|(peer, _)| *peer);
+                if let Some(oldest) = oldest {
+                    self.code_failures.remove(&oldest);
+                }
+            }
+        }
+        self.code_failures.insert(peer, failures);
+        let recent = &mut self.room_code_failures;
+        while recent
+            .front()
+            .is_some_and(|at| now_ms.saturating_sub(*at) > CODE_WINDOW_MS)
+        {
+            recent.pop_front();
+        }
+        recent.push_back(now_ms);
+        if recent.len() >= ROOM_CODE_ATTEMPTS {
+            recent.clear();
+            self.code_joins_paused = true;
+            out.push(HubAction::CodeJoinsPaused {
+                wrong_codes: ROOM_CODE_ATTEMPTS,
+            });
+        }
+    }
+
+    /// Whether code joins are paused after too many wrong codes.
+    pub fn code_joins_paused(&self) -> bool {
+        self.code_joins_paused
     }
 
     fn participant(&self, peer: PeerId) -> Option<Participant> {
@@ -1085,6 +1158,11 @@ impl HubCore {
                 self.follow = Some((leader, binding));
                 self.broadcast(&Message::Control(Control::Follow { leader, binding }), out);
             }
+            Control::AllowCodeJoins => {
+                self.code_joins_paused = false;
+                self.room_code_failures.clear();
+            }
+            Control::CodeJoinsNeedApproval(on) => self.code_joins_need_approval = on,
             Control::Participants(_) | Control::JoinRequest(_) => {}
         }
     }
