@@ -120,7 +120,8 @@ impl Sim {
                 | HubAction::Chat(_)
                 | HubAction::Run(_)
                 | HubAction::Standing(_)
-                | HubAction::Rules(_) => {}
+                | HubAction::Rules(_)
+                | HubAction::CodeJoinsPaused { .. } => {}
             }
         }
     }

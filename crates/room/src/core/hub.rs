@@ -32,6 +32,10 @@ const CODE_PEERS_REMEMBERED: usize = 1024;
 /// in one window; past them the connection is cut off.
 const RESETS_PER_WINDOW: usize = 5;
 const RESET_WINDOW_MS: u64 = 10_000;
+/// Step 1s (each may cost the hub a whole document) a connection may send in that window, on
+/// top of two per document it reads: one at the welcome and one after each reset are all a
+/// peer needs.
+const EXTRA_STEP1S_PER_WINDOW: usize = 8;
 
 #[derive(Debug, Clone)]
 pub struct RoomSettings {
@@ -168,6 +172,8 @@ pub struct HubCore {
     deleted: BTreeMap<DocId, sync::Deleted>,
     /// When each connection's replicas were last reset after refused edits.
     resets: BTreeMap<ConnId, Vec<u64>>,
+    /// When each connection last sent step 1s.
+    step1s: BTreeMap<ConnId, Vec<u64>>,
     /// The time of the event being handled.
     clock: u64,
     /// What `restore` left out.
@@ -198,6 +204,7 @@ impl HubCore {
             client_ids: client_id_seed.wrapping_add(1),
             deleted: BTreeMap::new(),
             resets: BTreeMap::new(),
+            step1s: BTreeMap::new(),
             clock: 0,
             left_out: Vec::new(),
         }
@@ -377,6 +384,7 @@ impl HubCore {
             HubEvent::Closed { conn } => {
                 self.resyncing.retain(|(c, _)| *c != conn);
                 self.resets.remove(&conn);
+                self.step1s.remove(&conn);
                 if let Some(connection) = self.connections.remove(&conn) {
                     if let Some(member) = self.members.get_mut(&connection.peer) {
                         member.awareness = None;
@@ -826,6 +834,11 @@ impl HubCore {
         self.code_joins_paused
     }
 
+    /// How many peers' wrong codes are remembered (bounded).
+    pub fn code_failures_remembered(&self) -> usize {
+        self.code_failures.len()
+    }
+
     fn participant(&self, peer: PeerId) -> Option<Participant> {
         let member = self.members.get(&peer)?;
         Some(Participant {
@@ -914,6 +927,21 @@ impl HubCore {
         };
         match message {
             SyncIn::Step1(their_state) => {
+                let allowed = EXTRA_STEP1S_PER_WINDOW + 2 * self.readable_docs(peer).len();
+                let now = self.clock;
+                let asked = self.step1s.entry(conn).or_default();
+                asked.retain(|at| now.saturating_sub(*at) < RESET_WINDOW_MS);
+                if asked.len() >= allowed {
+                    return self.violation(
+                        conn,
+                        format!(
+                            "asked for whole documents more than {allowed} times in {} s",
+                            RESET_WINDOW_MS / 1000
+                        ),
+                        out,
+                    );
+                }
+                asked.push(now);
                 self.resyncing.remove(&(conn, doc));
                 if !self.may_read(peer, doc) {
                     return out.push(HubAction::Send {

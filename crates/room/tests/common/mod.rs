@@ -1,0 +1,90 @@
+//! Shared by the core-level tests: a hub with fixed settings, peers by number, and reading what
+//! the hub did.
+
+#![allow(dead_code)]
+
+use coderoom_protocol::{
+    Credential, JoinSecret, Message, PeerId, Refusal, RoomId, PROTOCOL_VERSION,
+};
+use coderoom_room::{HubAction, HubCore, HubEvent, RoomSettings};
+
+pub const SECRET: JoinSecret = JoinSecret([4; 32]);
+pub const ROOM: RoomId = RoomId([3; 16]);
+
+pub fn hub() -> HubCore {
+    HubCore::new(
+        RoomSettings {
+            id: ROOM,
+            title: "Rules".into(),
+            secret: SECRET,
+            code: "123456".into(),
+            instructor: PeerId([0; 32]),
+            instructor_name: "Teacher".into(),
+        },
+        1 << 40,
+    )
+}
+
+pub fn peer(n: u8) -> PeerId {
+    PeerId([n; 32])
+}
+
+pub fn hello(credential: Credential, name: &str) -> Message {
+    Message::Hello {
+        protocol_version: PROTOCOL_VERSION,
+        room: ROOM,
+        credential,
+        name: name.into(),
+        colour: "#123456".into(),
+    }
+}
+
+/// Connects `who` as `conn` and sends `message`; returns what the hub sent that connection.
+pub fn connect(
+    hub: &mut HubCore,
+    conn: u64,
+    who: PeerId,
+    message: Message,
+    now: u64,
+) -> Vec<HubAction> {
+    hub.handle(now, HubEvent::Connected { conn, peer: who });
+    hub.handle(now, HubEvent::Frame { conn, message })
+}
+
+/// Connects `who` with the room's secret as `conn` and checks they are welcomed.
+pub fn admit(hub: &mut HubCore, conn: u64, who: PeerId, name: &str, now: u64) {
+    let actions = connect(hub, conn, who, hello(Credential::Secret(SECRET), name), now);
+    assert!(
+        welcomed(&actions, conn),
+        "{name} was not let in: {actions:?}"
+    );
+}
+
+pub fn sent_to(actions: &[HubAction], conn: u64) -> Vec<Message> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            HubAction::Send { conn: c, message } if *c == conn => Some(message.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn refusal(actions: &[HubAction], conn: u64) -> Option<Refusal> {
+    sent_to(actions, conn).into_iter().find_map(|m| match m {
+        Message::Refused(reason) => Some(reason),
+        _ => None,
+    })
+}
+
+pub fn welcomed(actions: &[HubAction], conn: u64) -> bool {
+    sent_to(actions, conn)
+        .iter()
+        .any(|m| matches!(m, Message::Welcome { .. }))
+}
+
+pub fn closed(actions: &[HubAction], conn: u64) -> bool {
+    actions
+        .iter()
+        .any(|a| matches!(a, HubAction::Close { conn: c, .. } if *c == conn))
+}
