@@ -128,6 +128,11 @@ impl<'a> Reader<'a> {
         Ok(value)
     }
 
+    /// A client id: yjs's are 53-bit (a JavaScript safe integer), and yrs assumes so.
+    fn client(&mut self) -> Result<u64, ScreenError> {
+        self.var(53)
+    }
+
     fn var_u32(&mut self) -> Result<u32, ScreenError> {
         self.var(32).map(|value| value as u32)
     }
@@ -192,14 +197,14 @@ pub fn state_vector(bytes: &[u8]) -> Result<StateVector, ScreenError> {
     let entries = reader.count(2)?;
     let mut vector = Vec::with_capacity(entries);
     for _ in 0..entries {
-        vector.push((reader.var(64)?, reader.var_u32()?));
+        vector.push((reader.client()?, reader.var_u32()?));
     }
     reader.end()?;
     Ok(vector)
 }
 
 fn id(reader: &mut Reader<'_>) -> Result<(u64, u32), ScreenError> {
-    Ok((reader.var(64)?, reader.var_u32()?))
+    Ok((reader.client()?, reader.var_u32()?))
 }
 
 /// Screens an encoded update and says what it adds, refers to and deletes.
@@ -210,7 +215,7 @@ pub fn update(bytes: &[u8]) -> Result<UpdateShape, ScreenError> {
     let clients = reader.count(3)?;
     for _ in 0..clients {
         let blocks = reader.count(1)?;
-        let client = reader.var(64)?;
+        let client = reader.client()?;
         let mut clock = reader.var_u32()?;
         for _ in 0..blocks {
             let info = reader.u8()?;
@@ -246,7 +251,7 @@ pub fn update(bytes: &[u8]) -> Result<UpdateShape, ScreenError> {
     }
     let deleting = reader.count(2)?;
     for _ in 0..deleting {
-        let client = reader.var(64)?;
+        let client = reader.client()?;
         let ranges = reader.count(2)?;
         for _ in 0..ranges {
             let start = reader.var_u32()?;
@@ -345,6 +350,9 @@ mod tests {
         // A varint that never ends, and one past 64 bits.
         assert_eq!(state_vector(&[0xff; 3]), Err(ScreenError::Truncated));
         assert_eq!(state_vector(&[0xff; 11]), Err(ScreenError::Overflow));
+        // A client id past 53 bits (found by the `screen` fuzz target: yrs asserts on it).
+        let crash = [0x01, 0xc8, 0xc8, 0xc8, 0xc8, 0xc8, 0xee, 0xc8, 0x60, 0x00];
+        assert_eq!(update(&crash), Err(ScreenError::Overflow));
     }
 
     #[test]
