@@ -137,7 +137,9 @@ fuzz_target!(|steps: Vec<Step>| {
             .into_iter()
             .filter_map(|id| hub.doc(id).map(|d| (id, d.transact().state_vector().encode_v1())))
             .collect();
+        let instructor = settings.instructor;
         let writable = |id: DocId, role: Option<Role>, pen: bool| match (sender, role) {
+            (Some(p), _) if p == instructor => true,
             (Some(p), Some(Role::Learner)) => id == DocId::Workspace(p) || (id == DocId::Board && pen),
             _ => false,
         };

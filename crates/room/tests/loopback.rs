@@ -556,3 +556,105 @@ async fn a_learner_that_stops_reading_does_not_stall_the_others() {
     good.leave().await;
     hub.shutdown().await;
 }
+
+/// A varint as lib0 writes it.
+fn var(mut value: u64, out: &mut Vec<u8>) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            return out.push(byte);
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmHWM:"))
+                .and_then(|line| line.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allocation_bombs_and_code_guessing_over_the_wire() {
+    let (hub, _) = host().await;
+    let ticket = hub.ticket();
+    let good = join(&ticket, "Good").await;
+    joined(&good).await;
+    let before = peak_rss_kib();
+
+    // A step 1 claiming four billion state-vector entries, and an update claiming as many
+    // clients: a few bytes each, refused before anything is allocated.
+    for kind in [0u64, 2] {
+        let mut body = Vec::new();
+        var(u64::from(u32::MAX), &mut body);
+        let mut payload = vec![0];
+        var(kind, &mut payload);
+        var(body.len() as u64, &mut payload);
+        payload.extend(body);
+        let mut frames = hello_frame(&ticket, ticket.secret, "Mallory");
+        frames.extend(
+            coderoom_protocol::encode(&Message::Sync {
+                doc: DocId::Board,
+                payload,
+            })
+            .expect("frame"),
+        );
+        let client = raw_client(&ticket, &frames).await;
+        let closed = tokio::time::timeout(Duration::from_secs(5), client.connection.closed()).await;
+        assert!(closed.is_ok(), "the hub kept a connection that sent a bomb");
+    }
+    assert!(
+        peak_rss_kib() < before + 32 * 1024,
+        "peak memory grew from {before} to {} KiB",
+        peak_rss_kib()
+    );
+
+    // Wrong room codes from fresh keys (no ticket needed on a LAN): the room pauses code joins.
+    for attempt in 0..25 {
+        let frame = coderoom_protocol::encode(&Message::Hello {
+            protocol_version: coderoom_protocol::PROTOCOL_VERSION,
+            room: ticket.room,
+            credential: Credential::Code(format!("{:06}", 100_000 + attempt)),
+            name: format!("Guess {attempt}"),
+            colour: "#000".into(),
+        })
+        .expect("frame");
+        let client = raw_client(&ticket, &frame).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), client.connection.closed()).await;
+    }
+    let paused = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match hub.next_report().await {
+                Some(net::HubReport::CodeJoinsPaused { wrong_codes }) => return wrong_codes,
+                Some(_) => {}
+                None => panic!("the hub stopped"),
+            }
+        }
+    })
+    .await
+    .expect("the instructor is told code joins are paused");
+    assert_eq!(paused, 20);
+
+    // The class goes on: the good learner's edits arrive, and a ticket still lets one in.
+    good.edit(good.workspace(), |doc| typed(doc, "still here\n"))
+        .await;
+    assert!(
+        eventually(5, || async {
+            hub.files(good.workspace()).await == good.files(good.workspace()).await
+        })
+        .await
+    );
+    let late = join(&ticket, "Late").await;
+    joined(&late).await;
+    late.leave().await;
+    good.leave().await;
+    hub.shutdown().await;
+}

@@ -178,6 +178,9 @@ pub struct HubCore {
     clock: u64,
     /// What `restore` left out.
     left_out: Vec<String>,
+    /// Each document's whole state as last encoded, for resets: made when first needed after
+    /// the document last changed, so a learner's refused edits cost a copy, not an encoding.
+    full_states: BTreeMap<DocId, Vec<u8>>,
 }
 
 impl HubCore {
@@ -207,6 +210,7 @@ impl HubCore {
             step1s: BTreeMap::new(),
             clock: 0,
             left_out: Vec::new(),
+            full_states: BTreeMap::new(),
         }
     }
 
@@ -227,6 +231,12 @@ impl HubCore {
             }
         }
         Ok(hub)
+    }
+
+    /// Forgets what was worked out from `doc` as it was.
+    fn changed(&mut self, doc: DocId) {
+        self.deleted.remove(&doc);
+        self.full_states.remove(&doc);
     }
 
     /// Updates [`HubCore::restore`] left out because they did not pass the screen, and why.
@@ -985,7 +995,7 @@ impl HubCore {
                 if let Err(error) = sync::apply_screened(target, update) {
                     return self.violation(conn, error.to_string(), out);
                 }
-                self.deleted.remove(&doc);
+                self.changed(doc);
                 let update = update.to_vec();
                 out.push(HubAction::Persist {
                     doc,
@@ -1061,7 +1071,11 @@ impl HubCore {
             );
         }
         resets.push(self.clock);
-        let state = sync::full_state(state);
+        let state = self
+            .full_states
+            .entry(doc)
+            .or_insert_with(|| sync::full_state(state))
+            .clone();
         send_sync(conn, doc, state, true, out);
         self.resyncing.insert((conn, doc));
     }
@@ -1069,7 +1083,7 @@ impl HubCore {
     /// The instructor edits a document from the hub's own window.
     pub fn edit(&mut self, doc: DocId, edit: impl FnOnce(&Doc)) -> Vec<HubAction> {
         let mut out = Vec::new();
-        self.deleted.remove(&doc);
+        self.changed(doc);
         let target = self.doc_mut(doc);
         let Some(update) = sync::capture_edit(target, edit) else {
             return out;
