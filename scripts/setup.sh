@@ -40,4 +40,7 @@ fi
 
 command -v tauri-driver >/dev/null || cargo install tauri-driver --locked --version 2.1.0
 command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
+# Fuzzing: the machines' nightly toolchain and cargo-fuzz (make fuzz-short runs in the tests).
+rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 echo "setup: ready"
