@@ -317,6 +317,12 @@ pub fn host(args: HostArgs) -> anyhow::Result<ExitCode> {
         let title = settings.title.clone();
         let session = recorder.as_ref().map(|r| r.session());
         let mut core = HubCore::restore(settings, rand::random::<u64>() >> 12, states)?;
+        for reason in core.left_out_on_restore() {
+            eprintln!(
+                "coderoom: part of this session's history was left out because it is not a \
+                 document change Coderoom accepts ({reason})"
+            );
+        }
         core.restore_members(members);
         if let Some(rules) = rules {
             core.restore_rules(rules);

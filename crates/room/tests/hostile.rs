@@ -533,3 +533,28 @@ fn a_board_past_the_update_limit_is_joined_in_pieces() {
         "the learner did not get the whole board"
     );
 }
+
+#[test]
+fn a_history_holding_poisoned_updates_still_opens() {
+    let source = files::new_doc(50);
+    files::insert(&source, "main.py", 0, "print('kept')\n");
+    let good = files::full_state(&source);
+    let restored = HubCore::restore(
+        hub().settings().clone(),
+        1 << 41,
+        [
+            (DocId::Board, good),
+            (DocId::Board, sub_document_update(51)),
+            (DocId::Board, update_building_on_what_is_missing(52)),
+            (DocId::Board, vec![0xff, 0xff, 0xff]),
+        ],
+    )
+    .expect("the room opens");
+    assert_eq!(restored.left_out_on_restore().len(), 3);
+    let board = restored.doc(DocId::Board).expect("board");
+    assert_eq!(
+        files::read_all(board).get("main.py").map(String::as_str),
+        Some("print('kept')\n")
+    );
+    assert_whole(&restored, DocId::Board);
+}

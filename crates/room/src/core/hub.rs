@@ -763,8 +763,8 @@ impl HubCore {
                     name: name.clone(),
                     colour: colour.clone(),
                     role: Role::Learner,
-                    approved: !self.approval_required
-                        && !(by_code && self.code_joins_need_approval),
+                    approved: !(self.approval_required
+                        || (by_code && self.code_joins_need_approval)),
                     removed: false,
                     awareness: None,
                 },
