@@ -26,20 +26,6 @@ fn send(hub: &mut HubCore, conn: u64, doc: DocId, payload: Vec<u8>) -> Vec<HubAc
     )
 }
 
-/// Peak resident memory of this test process (each test runs in its own process here).
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|line| line.starts_with("VmHWM:"))
-                .and_then(|line| line.split_whitespace().nth(1))
-                .and_then(|kib| kib.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// A hub with Ada (conn 1, learner) and Ben (conn 2, learner) in, and some board text.
 fn class() -> (HubCore, PeerId, PeerId) {
     let mut hub = hub();
@@ -61,6 +47,20 @@ fn update_building_on_what_is_missing(client: u64) -> Vec<u8> {
     files::remove(&source, "main.py", 0, 2);
     let update = source.transact().encode_state_as_update_v1(&after_first);
     update
+}
+
+/// A learner's core, connected (its Hello sent) and waiting for the hub.
+fn connected_learner() -> PeerCore {
+    let mut learner = PeerCore::new(
+        peer(5),
+        ROOM,
+        Credential::Secret(SECRET),
+        "Cy".into(),
+        "#000".into(),
+        9,
+    );
+    learner.handle(PeerEvent::Connected);
+    learner
 }
 
 fn assert_whole(hub: &HubCore, doc: DocId) {
@@ -123,15 +123,7 @@ fn an_update_building_on_missing_edits_is_never_applied() {
 
     // Relayed by a hostile (or confused) hub, the same update does not break a learner: it is
     // held until what it builds on arrives, then applied.
-    let mut learner = PeerCore::new(
-        peer(5),
-        ROOM,
-        Credential::Secret(SECRET),
-        "Cy".into(),
-        "#000".into(),
-        9,
-    );
-    learner.handle(PeerEvent::Connected);
+    let mut learner = connected_learner();
     let base = files::new_doc(4242);
     files::insert(&base, "main.py", 0, "abc");
     let actions = learner.handle(PeerEvent::Frame(Message::Sync {
@@ -207,15 +199,7 @@ fn sub_documents_are_refused_everywhere() {
     assert_whole(&hub, DocId::Workspace(ada));
     ben_still_types(&mut hub, ben);
 
-    let mut learner = PeerCore::new(
-        peer(5),
-        ROOM,
-        Credential::Secret(SECRET),
-        "Cy".into(),
-        "#000".into(),
-        9,
-    );
-    learner.handle(PeerEvent::Connected);
+    let mut learner = connected_learner();
     let actions = learner.handle(PeerEvent::Frame(Message::Sync {
         doc: DocId::Board,
         payload: sync_update(sub_document_update(8)),
@@ -226,28 +210,6 @@ fn sub_documents_are_refused_everywhere() {
         ),
         "{actions:?}"
     );
-}
-
-fn var(mut value: u64, out: &mut Vec<u8>) {
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            return out.push(byte);
-        }
-        out.push(byte | 0x80);
-    }
-}
-
-/// A y-sync message (`kind` 0: step 1, 2: update) whose body claims `count` entries.
-fn claiming(kind: u64, count: u64) -> Vec<u8> {
-    let mut body = Vec::new();
-    var(count, &mut body);
-    let mut payload = vec![0];
-    var(kind, &mut payload);
-    var(body.len() as u64, &mut payload);
-    payload.extend(body);
-    payload
 }
 
 #[test]

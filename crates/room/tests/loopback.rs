@@ -1,6 +1,8 @@
 //! Real iroh endpoints on loopback, relays disabled: learners typing at once converge, refusals
 //! hold, a restarted hub gets offline edits merged, and bad frames only cost their sender.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -83,6 +85,19 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     false
+}
+
+/// `learner` types in their workspace and the hub has it within 5 s.
+async fn still_types(hub: &Hub, learner: &Peer) {
+    learner
+        .edit(learner.workspace(), |doc| typed(doc, "still here\n"))
+        .await;
+    assert!(
+        eventually(5, || async {
+            hub.files(learner.workspace()).await == learner.files(learner.workspace()).await
+        })
+        .await
+    );
 }
 
 fn typed(doc: &yrs::Doc, text: &str) {
@@ -427,14 +442,7 @@ async fn bad_frames_close_only_their_sender() {
     attack(frames).await;
 
     // The good learner carries on.
-    good.edit(good.workspace(), |doc| typed(doc, "still here\n"))
-        .await;
-    assert!(
-        eventually(5, || async {
-            hub.files(good.workspace()).await == good.files(good.workspace()).await
-        })
-        .await
-    );
+    still_types(&hub, &good).await;
     assert_eq!(hub.online().await, ["Good"]);
     good.leave().await;
     hub.shutdown().await;
@@ -557,48 +565,18 @@ async fn a_learner_that_stops_reading_does_not_stall_the_others() {
     hub.shutdown().await;
 }
 
-/// A varint as lib0 writes it.
-fn var(mut value: u64, out: &mut Vec<u8>) {
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            return out.push(byte);
-        }
-        out.push(byte | 0x80);
-    }
-}
-
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|line| line.starts_with("VmHWM:"))
-                .and_then(|line| line.split_whitespace().nth(1))
-                .and_then(|kib| kib.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allocation_bombs_and_code_guessing_over_the_wire() {
     let (hub, _) = host().await;
     let ticket = hub.ticket();
     let good = join(&ticket, "Good").await;
     joined(&good).await;
-    let before = peak_rss_kib();
+    let before = common::peak_rss_kib();
 
     // A step 1 claiming four billion state-vector entries, and an update claiming as many
     // clients: a few bytes each, refused before anything is allocated.
     for kind in [0u64, 2] {
-        let mut body = Vec::new();
-        var(u64::from(u32::MAX), &mut body);
-        let mut payload = vec![0];
-        var(kind, &mut payload);
-        var(body.len() as u64, &mut payload);
-        payload.extend(body);
+        let payload = common::claiming(kind, u64::from(u32::MAX));
         let mut frames = hello_frame(&ticket, ticket.secret, "Mallory");
         frames.extend(
             coderoom_protocol::encode(&Message::Sync {
@@ -612,9 +590,9 @@ async fn allocation_bombs_and_code_guessing_over_the_wire() {
         assert!(closed.is_ok(), "the hub kept a connection that sent a bomb");
     }
     assert!(
-        peak_rss_kib() < before + 32 * 1024,
+        common::peak_rss_kib() < before + 32 * 1024,
         "peak memory grew from {before} to {} KiB",
-        peak_rss_kib()
+        common::peak_rss_kib()
     );
 
     // Wrong room codes from fresh keys (no ticket needed on a LAN): the room pauses code joins.
@@ -644,14 +622,7 @@ async fn allocation_bombs_and_code_guessing_over_the_wire() {
     assert_eq!(paused, 20);
 
     // The class goes on: the good learner's edits arrive, and a ticket still lets one in.
-    good.edit(good.workspace(), |doc| typed(doc, "still here\n"))
-        .await;
-    assert!(
-        eventually(5, || async {
-            hub.files(good.workspace()).await == good.files(good.workspace()).await
-        })
-        .await
-    );
+    still_types(&hub, &good).await;
     let late = join(&ticket, "Late").await;
     joined(&late).await;
     late.leave().await;

@@ -139,6 +139,17 @@ impl Host {
         }
     }
 
+    /// Runs `program` and checks it succeeded (within every limit).
+    fn succeeds(&self, language: &str, file: &str, program: &str, limits: Limits) -> Collected {
+        let result = self.run(language, file, program, limits);
+        assert!(
+            result.outcome.success,
+            "{:?}\n{}",
+            result.outcome, result.stderr
+        );
+        result
+    }
+
     fn run(&self, language: &str, file: &str, program: &str, limits: Limits) -> Collected {
         let result = run(&self.runner, request(language, &[(file, program)], limits));
         let everything = format!("{}{}{:?}", result.stdout, result.stderr, result.outcome);
@@ -231,12 +242,7 @@ print("still here")
 "#,
         ptrace = libc::SYS_ptrace
     );
-    let result = host.run("python", "main.py", &program, short(Limits::default()));
-    assert!(
-        result.outcome.success,
-        "{:?}\n{}",
-        result.outcome, result.stderr
-    );
+    let result = host.succeeds("python", "main.py", &program, short(Limits::default()));
     assert!(result.stdout.contains("pids [2]"), "{}", result.stdout);
     assert!(!result.stdout.contains("OPENED"), "{}", result.stdout);
     assert_eq!(result.stdout.matches("ptrace").count(), 2);
@@ -289,12 +295,7 @@ for path in ["{canary}", "/proc/1/root{canary}", "/proc/self/root{canary}"]:
         print("cannot write", path, e.errno)
 "#
     );
-    let result = host.run("python", "main.py", &program, short(Limits::default()));
-    assert!(
-        result.outcome.success,
-        "{:?}\n{}",
-        result.outcome, result.stderr
-    );
+    let result = host.succeeds("python", "main.py", &program, short(Limits::default()));
     for word in ["ESCAPED", "READ", "WROTE"] {
         assert!(!result.stdout.contains(word), "{}", result.stdout);
     }
@@ -336,12 +337,7 @@ for pid in [p for p in os.listdir("/proc") if p.isdigit()] + ["1", "self"]:
         except OSError as e:
             print(pid, name, "refused", e.errno)
 "#;
-    let result = host.run("python", "main.py", python, short(Limits::default()));
-    assert!(
-        result.outcome.success,
-        "{:?}\n{}",
-        result.outcome, result.stderr
-    );
+    let result = host.succeeds("python", "main.py", python, short(Limits::default()));
     assert!(result.stdout.contains("'PATH'"), "{}", result.stdout);
     let node = r#"
 const fs = require("fs");
@@ -353,12 +349,7 @@ for (const pid of fs.readdirSync("/proc").filter(p => /^\d+$/.test(p)).concat(["
   }
 }
 "#;
-    let result = host.run("javascript", "main.js", node, short(Limits::default()));
-    assert!(
-        result.outcome.success,
-        "{:?}\n{}",
-        result.outcome, result.stderr
-    );
+    let result = host.succeeds("javascript", "main.js", node, short(Limits::default()));
 }
 attack!(environment_and_arguments_stay_outside);
 
@@ -392,12 +383,7 @@ except OSError as e:
 "#,
         unshare = libc::SYS_unshare
     );
-    let result = host.run("python", "main.py", &program, short(Limits::default()));
-    assert!(
-        result.outcome.success,
-        "{:?}\n{}",
-        result.outcome, result.stderr
-    );
+    let result = host.succeeds("python", "main.py", &program, short(Limits::default()));
     let out = &result.stdout;
     for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
         assert!(
@@ -488,12 +474,7 @@ print("fork still works")
         clone = libc::SYS_clone,
         clone3 = libc::SYS_clone3,
     );
-    let result = host.run("python", "main.py", &program, short(Limits::default()));
-    assert!(
-        result.outcome.success,
-        "{:?}\n{}",
-        result.outcome, result.stderr
-    );
+    let result = host.succeeds("python", "main.py", &program, short(Limits::default()));
     let out = &result.stdout;
     for (name, _) in calls {
         assert!(
@@ -749,28 +730,13 @@ attack!(thread_bomb_is_named);
 /// What a class does every day stays well inside the defaults: 20 threads, deep recursion.
 fn ordinary_programs_are_not_limited(host: &Host) {
     let threads = "import threading\nresults = []\nthreads = [threading.Thread(target=lambda i=i: results.append(sum(range(i * 1000)))) for i in range(20)]\nfor t in threads: t.start()\nfor t in threads: t.join()\nprint(len(results))\n";
-    let result = host.run("python", "main.py", threads, short(Limits::default()));
-    assert!(
-        result.outcome.success,
-        "{:?}\n{}",
-        result.outcome, result.stderr
-    );
+    let result = host.succeeds("python", "main.py", threads, short(Limits::default()));
     assert_eq!(result.stdout, "20\n");
     let recursion = "import sys\nsys.setrecursionlimit(20000)\ndef depth(n):\n    return 0 if n == 0 else 1 + depth(n - 1)\nprint(depth(15000))\n";
-    let result = host.run("python", "main.py", recursion, short(Limits::default()));
-    assert!(
-        result.outcome.success,
-        "{:?}\n{}",
-        result.outcome, result.stderr
-    );
+    let result = host.succeeds("python", "main.py", recursion, short(Limits::default()));
     assert_eq!(result.stdout, "15000\n");
     let node = "function depth(n) { return n === 0 ? 0 : 1 + depth(n - 1); }\nconsole.log(depth(8000));\nconst { Worker } = require('worker_threads');\nlet done = 0;\nfor (let i = 0; i < 4; i++) new Worker('1', { eval: true }).on('exit', () => { if (++done === 4) console.log('workers done'); });\n";
-    let result = host.run("javascript", "main.js", node, short(Limits::default()));
-    assert!(
-        result.outcome.success,
-        "{:?}\n{}",
-        result.outcome, result.stderr
-    );
+    let result = host.succeeds("javascript", "main.js", node, short(Limits::default()));
     assert_eq!(result.stdout, "8000\nworkers done\n");
 }
 attack!(ordinary_programs_are_not_limited);

@@ -88,3 +88,40 @@ pub fn closed(actions: &[HubAction], conn: u64) -> bool {
         .iter()
         .any(|a| matches!(a, HubAction::Close { conn: c, .. } if *c == conn))
 }
+
+/// Peak resident memory of this test process (each test runs in its own process under nextest).
+pub fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmHWM:"))
+                .and_then(|line| line.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// A varint as lib0 writes it.
+pub fn var(mut value: u64, out: &mut Vec<u8>) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            return out.push(byte);
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// A y-sync message (`kind` 0: step 1, 2: update) whose body claims `count` entries.
+pub fn claiming(kind: u64, count: u64) -> Vec<u8> {
+    let mut body = Vec::new();
+    var(count, &mut body);
+    let mut payload = vec![0];
+    var(kind, &mut payload);
+    var(body.len() as u64, &mut payload);
+    payload.extend(body);
+    payload
+}
