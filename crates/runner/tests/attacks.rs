@@ -349,7 +349,7 @@ for (const pid of fs.readdirSync("/proc").filter(p => /^\d+$/.test(p)).concat(["
   }
 }
 "#;
-    let result = host.succeeds("javascript", "main.js", node, short(Limits::default()));
+    host.succeeds("javascript", "main.js", node, short(Limits::default()));
 }
 attack!(environment_and_arguments_stay_outside);
 
