@@ -388,13 +388,16 @@ pub fn host(args: HostArgs) -> anyhow::Result<ExitCode> {
             use tokio::io::AsyncBufReadExt;
             let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
             while let Ok(Some(line)) = lines.next_line().await {
+                if line.trim() == "end class" {
+                    return true;
+                }
                 match instructor_command(&hub, line.trim()).await {
                     Ok(done) => say!("ok: {done}"),
                     Err(problem) => say!("? {problem}"),
                 }
             }
             // Stdin closed (a script, a service): keep hosting.
-            std::future::pending::<()>().await
+            std::future::pending::<bool>().await
         };
         let participants = async {
             let mut last = Vec::new();
@@ -408,16 +411,24 @@ pub fn host(args: HostArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         };
-        tokio::select! {
-            _ = stop_signal(args.run_for) => {}
-            _ = reports => {}
-            _ = participants => {}
-            _ = commands => {}
-        }
+        let ended = tokio::select! {
+            _ = stop_signal(args.run_for) => false,
+            _ = reports => false,
+            _ = participants => false,
+            ended = commands => ended,
+        };
         if let Some(dir) = &args.dump {
             dump(dir, &hub.documents().await)?;
         }
-        if let Err(reason) = hub.close().await {
+        // Ending the class tells everyone and they stop; leaving otherwise (Ctrl-C) is going
+        // away for a while: learners wait and rejoin when the room is hosted again.
+        let closed = if ended {
+            say!("ok: the class has ended");
+            hub.end().await
+        } else {
+            hub.close().await
+        };
+        if let Err(reason) = closed {
             eprintln!("coderoom: the session's history could not be finished: {reason}");
         }
         Ok(ExitCode::SUCCESS)
@@ -457,7 +468,7 @@ async fn instructor_command(hub: &Hub, line: &str) -> Result<String, String> {
                 .participants()
                 .await
                 .into_iter()
-                .map(|p| format!("{} {} {:?}{}", p.id, p.name, p.role, if p.online { "" } else { " (offline)" }))
+                .map(|p| format!("{} ({}{})", p.name, role_name(p.role), if p.online { "" } else { ", offline" }))
                 .collect();
             return Ok(if list.is_empty() { "nobody yet".into() } else { list.join("; ") });
         }
@@ -472,13 +483,14 @@ async fn instructor_command(hub: &Hub, line: &str) -> Result<String, String> {
         ("pen", who) => Control::GivePen(Some(find(who).await?.id)),
         ("lecture", "on") => Control::Follow { leader: Some(hub.settings().instructor), binding: true },
         ("lecture", "off") => Control::Follow { leader: None, binding: false },
+        ("end", _) => return Err("type `end class` to end the class for everyone".into()),
         ("allow-code", _) => Control::AllowCodeJoins,
         ("code-approval", "on") => Control::CodeJoinsNeedApproval(true),
         ("code-approval", "off") => Control::CodeJoinsNeedApproval(false),
-        ("", _) => return Err("type a command: who, approve, deny, remove, lock, unlock, pen, observer, learner, lecture, allow-code, code-approval".into()),
+        ("", _) => return Err("type a command: who, approve, deny, remove, lock, unlock, pen, observer, learner, lecture, allow-code, code-approval, end class".into()),
         (other, _) => return Err(format!("unknown command {other:?}")),
     };
-    let done = format!("{control:?}");
+    let done = describe(&control, &hub.participants().await);
     hub.control(control).await;
     Ok(done)
 }
@@ -576,7 +588,7 @@ pub fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
                             return;
                         }
                         Some(PeerReport::Joined { role, title }) => {
-                            say!("joined: {title} as {role:?} ({})", peer.id());
+                            say!("joined: {title} as {}", role_name(role));
                             if !args.no_history && learner_session.is_none() {
                                 match keep_learner_history(&peer, &title, ticket.as_ref()) {
                                     Ok(id) => {
@@ -620,13 +632,29 @@ pub fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
                             say!("online: {}", list.iter().filter(|p| p.online).count());
                             people = list;
                         }
+                        Some(PeerReport::RoleChanged(role)) => say!(
+                            "role: the instructor made you {}{}",
+                            role_name(role),
+                            match role {
+                                coderoom_protocol::Role::Observer => ": you can watch but not edit",
+                                _ => "",
+                            }
+                        ),
                         Some(PeerReport::Pen(holder)) => {
-                            say!("pen: {}", holder.map(|h| h.to_string()).unwrap_or_else(|| "instructor".into()));
+                            say!("pen: {}", match holder {
+                                Some(holder) if holder == peer.id() => "you have the pen: you may edit the board".to_owned(),
+                                Some(holder) => format!("{} has the pen", name_of(&people, holder)),
+                                None => "only the instructor edits the board".to_owned(),
+                            });
                             if let (Some((name, text)), None, true) = (&to_type, &typing, args.board && holder == Some(peer.id())) {
                                 typing = Some(Box::pin(type_text(&peer, DocId::Board, name.clone(), text.clone(), args.rate)));
                             }
                         }
-                        Some(PeerReport::Follow { leader, binding }) => say!("follow: {leader:?} binding={binding}"),
+                        Some(PeerReport::Follow { leader, binding }) => say!("follow: {}", match (leader, binding) {
+                            (Some(leader), true) => format!("lecture mode: you follow {} until it ends", name_of(&people, leader)),
+                            (Some(leader), false) => format!("following {}", name_of(&people, leader)),
+                            (None, _) => "lecture mode is over".to_owned(),
+                        }),
                         Some(PeerReport::Presence(changes)) => {
                             for (_, state) in changes {
                                 match state {
@@ -661,9 +689,14 @@ pub fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
         if let Err(reason) = peer.close().await {
             eprintln!("coderoom: your history of this session could not be finished: {reason}");
         }
+        let ended = coderoom_protocol::Refusal::ClassEnded.to_string();
         match refused {
+            Some(reason) if reason == ended => {
+                say!("ended: {reason}");
+                Ok(ExitCode::SUCCESS)
+            }
             Some(reason) => {
-                eprintln!("coderoom-cli: the hub refused: {reason}");
+                eprintln!("coderoom-cli: {reason}");
                 Ok(ExitCode::from(1))
             }
             None => Ok(ExitCode::SUCCESS),
@@ -813,5 +846,46 @@ async fn type_text(peer: &Peer, doc: DocId, file: String, text: String, rate: f6
         .await;
         offset += character.len_utf16() as u32;
         tokio::time::sleep(pause).await;
+    }
+}
+
+fn role_name(role: coderoom_protocol::Role) -> &'static str {
+    match role {
+        coderoom_protocol::Role::Instructor => "instructor",
+        coderoom_protocol::Role::Learner => "learner",
+        coderoom_protocol::Role::Observer => "observer",
+    }
+}
+
+/// A participant's name from the last list, for messages (never an id).
+fn name_of(people: &[coderoom_protocol::Participant], who: coderoom_protocol::PeerId) -> String {
+    people
+        .iter()
+        .find(|p| p.id == who)
+        .map(|p| p.name.clone())
+        .unwrap_or_else(|| "the instructor".into())
+}
+
+/// What an instructor command did, in words.
+fn describe(control: &Control, people: &[coderoom_protocol::Participant]) -> String {
+    let name = |who: &coderoom_protocol::PeerId| name_of(people, *who);
+    match control {
+        Control::Approve(who) => format!("{} is in", name(who)),
+        Control::Deny(who) => format!("{} was not let in", name(who)),
+        Control::Remove(who) => format!("{} was removed", name(who)),
+        Control::SetRole(who, role) => format!("{} is now {}", name(who), role_name(*role)),
+        Control::Lock(true) => "the room is locked to newcomers".into(),
+        Control::Lock(false) => "newcomers may join again".into(),
+        Control::RequireApproval(true) => "newcomers wait for your approval".into(),
+        Control::RequireApproval(false) => "newcomers join without approval".into(),
+        Control::GivePen(Some(who)) => format!("{} has the pen", name(who)),
+        Control::GivePen(None) => "you took the pen back".into(),
+        Control::Follow { binding: true, .. } => "lecture mode: everyone follows you".into(),
+        Control::Follow { .. } => "lecture mode is over".into(),
+        Control::AllowCodeJoins => "joining with the room code works again".into(),
+        Control::CodeJoinsNeedApproval(true) => "code joins wait for your approval".into(),
+        Control::CodeJoinsNeedApproval(false) => "code joins need no approval".into(),
+        Control::EndClass => "the class has ended".into(),
+        Control::Participants(_) | Control::JoinRequest(_) => String::new(),
     }
 }

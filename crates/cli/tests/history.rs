@@ -424,7 +424,7 @@ fn a_resumed_room_keeps_roles_its_lock_and_keeps_out_whoever_was_removed() {
     };
     let ada = rejoin("ada-data", "Ada");
     let said = String::from_utf8_lossy(&ada.stdout);
-    assert!(said.contains("as Observer"), "{said}");
+    assert!(said.contains("as observer"), "{said}");
     let bea = rejoin("bea-data", "Bea");
     assert_eq!(bea.status.code(), Some(1));
     let why = String::from_utf8_lossy(&bea.stderr);
@@ -480,4 +480,59 @@ fn a_history_that_fails_mid_class_is_reported_once_and_the_room_goes_on() {
         .collect();
     assert!(again.is_empty(), "{again:?}");
     assert_eq!(exported(&path("hub"), "workspace-", "ada.py"), text);
+}
+
+#[test]
+fn ending_the_class_stops_the_learners_and_a_dead_ticket_gives_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = |name: &str| dir.path().join(name);
+    let mut host = Host::start(&path("hub-data"), &[]);
+    let mut learner = cli()
+        .args([
+            "join",
+            &host.ticket,
+            "--name",
+            "Ada",
+            "--bind",
+            "127.0.0.1:0",
+        ])
+        .env("CODEROOM_DATA_DIR", path("ada-data"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("join");
+    host.command_until_ok("pen Ada");
+    writeln!(host.stdin, "end class").expect("end class");
+    assert!(exits_within(&mut host.child, 10, "the host").success());
+    assert!(exits_within(&mut learner, 10, "the learner").success());
+    let mut said = String::new();
+    std::io::Read::read_to_string(&mut learner.stdout.take().expect("stdout"), &mut said)
+        .expect("output");
+    assert!(said.contains("pen: you have the pen"), "{said}");
+    assert!(
+        said.contains("ended: the instructor ended the class"),
+        "{said}"
+    );
+
+    // The room is not running any more: joining with its ticket gives up with a reason.
+    let started = Instant::now();
+    let late = cli()
+        .args([
+            "join",
+            &host.ticket,
+            "--name",
+            "Bea",
+            "--bind",
+            "127.0.0.1:0",
+        ])
+        .env("CODEROOM_DATA_DIR", path("bea-data"))
+        .output()
+        .expect("join");
+    assert_eq!(late.status.code(), Some(1));
+    let why = String::from_utf8_lossy(&late.stderr);
+    assert!(
+        why.contains("no answer from the instructor's laptop"),
+        "{why}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(15));
 }

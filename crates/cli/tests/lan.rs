@@ -115,7 +115,7 @@ fn a_nearby_room_is_found_and_joined_with_its_code() {
         .expect("join");
     assert!(joined.status.success(), "{}", text(&joined));
     assert!(
-        text(&joined).contains("joined: Python 101 as Learner"),
+        text(&joined).contains("joined: Python 101 as learner"),
         "{}",
         text(&joined)
     );

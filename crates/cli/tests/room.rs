@@ -61,7 +61,7 @@ fn a_learner_types_into_a_hosted_room_and_both_dump_the_same_files() {
         String::from_utf8_lossy(&join.stderr)
     );
     assert!(
-        printed.contains("joined: Coderoom class as Learner"),
+        printed.contains("joined: Coderoom class as learner"),
         "{printed}"
     );
     assert!(host.wait().expect("host exits").success());

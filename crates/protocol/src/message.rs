@@ -86,6 +86,8 @@ pub enum Refusal {
     BadName,
     /// Too many wrong codes reached the room (from anyone): code joins wait for the instructor.
     CodeJoinsPaused,
+    /// The instructor ended the class: nothing to reconnect to.
+    ClassEnded,
 }
 
 impl std::fmt::Display for Refusal {
@@ -113,6 +115,7 @@ impl std::fmt::Display for Refusal {
             Refusal::BadName => f.write_str(
                 "a name of 1 to 40 printable characters, other than the instructor's, is needed",
             ),
+            Refusal::ClassEnded => f.write_str("the instructor ended the class"),
             Refusal::CodeJoinsPaused => f.write_str(
                 "joining with the room code is paused after too many wrong codes: ask the \
                  instructor for the ticket, or to allow code joins again",
@@ -146,6 +149,8 @@ pub enum Control {
     /// Whether newcomers joining with the room code (not the ticket) wait for approval: a
     /// second factor for a room on a LAN with strangers.
     CodeJoinsNeedApproval(bool),
+    /// The class is over: everyone is told and no one is let in any more.
+    EndClass,
 }
 
 /// Something the hub tells one peer.

@@ -32,4 +32,7 @@ pub enum RoomError {
     Identity { path: String, reason: String },
     #[error("the hub refused: {0}")]
     Refused(coderoom_protocol::Refusal),
+    /// The hub did not answer at all.
+    #[error("{0}")]
+    Unreachable(String),
 }

@@ -660,6 +660,18 @@ impl Hub {
         let _ = self.close().await;
     }
 
+    /// Ends the class: everyone is told "the instructor ended the class" (their apps stop
+    /// reconnecting), then hosting stops as [`Hub::close`] does.
+    pub async fn end(self) -> Result<(), JournalError> {
+        let _ = lock(&self.shared).handle(HubEvent::Instructor(Control::EndClass));
+        // Each connection sends what is queued (the refusal) and closes; wait for that, briefly.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while !lock(&self.shared).outboxes.is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.close().await
+    }
+
     /// Stops hosting: connections close, then history is finished (runs still going, last
     /// snapshots, the session marked ended). A failure to finish history is returned; the room
     /// is closed either way.
@@ -689,6 +701,8 @@ pub enum PeerReport {
     Disconnected(String),
     Participants(Vec<coderoom_protocol::Participant>),
     Pen(Option<PeerId>),
+    /// The instructor changed this peer's role.
+    RoleChanged(Role),
     /// Others' presence changed (`None`: that client left).
     Presence(Vec<crate::presence::PresenceChange>),
     /// The hub turned this peer away for good (it no longer reconnects).
@@ -797,6 +811,7 @@ impl PeerState {
                     PeerReport::Participants(list)
                 }
                 PeerAction::Pen(holder) => PeerReport::Pen(holder),
+                PeerAction::RoleChanged(role) => PeerReport::RoleChanged(role),
                 PeerAction::Follow { leader, binding } => PeerReport::Follow { leader, binding },
                 PeerAction::Presence(changes) => PeerReport::Presence(changes),
             };
@@ -856,6 +871,8 @@ const MAX_UNSENT_CHAT: usize = 20;
 /// Connection backoff: from 100 ms doubling to 5 s.
 const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// How long a first connection waits for the hub to answer before the peer gives up.
+const CONNECT_WAIT: Duration = Duration::from_secs(5);
 
 impl Peer {
     pub async fn join(
@@ -1079,6 +1096,7 @@ async fn peer_loop(
     shared: SharedPeer,
 ) -> Result<(), RoomError> {
     let mut backoff = BACKOFF_START;
+    let mut ever_joined = false;
     loop {
         let session = connect_once(&endpoint, &hub, &shared).await;
         let joined = {
@@ -1089,7 +1107,18 @@ async fn peer_loop(
             std::mem::take(&mut peer.joined)
         };
         let reports = lock_peer(&shared).reports.clone();
+        if joined {
+            backoff = BACKOFF_START;
+            ever_joined = true;
+        }
         match session {
+            // A ticket whose room is not running: say so instead of trying forever. (Once in
+            // the room, a hub that goes away is waited for: it may be restarting.)
+            Err(RoomError::Unreachable(reason)) if !ever_joined => {
+                let _ = reports.send(PeerReport::Disconnected(reason.clone()));
+                let _ = reports.send(PeerReport::Refused(reason.clone()));
+                return Err(RoomError::Unreachable(reason));
+            }
             Ok(Session::Refused(reason)) => {
                 let _ = reports.send(PeerReport::Disconnected(reason.to_string()));
                 let _ = reports.send(PeerReport::Refused(reason.to_string()));
@@ -1101,9 +1130,6 @@ async fn peer_loop(
             Err(error) => {
                 let _ = reports.send(PeerReport::Disconnected(error.to_string()));
             }
-        }
-        if joined {
-            backoff = BACKOFF_START;
         }
         // Offline: edits go on in the replicas meanwhile.
         let jitter =
@@ -1118,7 +1144,16 @@ async fn connect_once(
     hub: &EndpointAddr,
     shared: &SharedPeer,
 ) -> Result<Session, RoomError> {
-    let connection = endpoint.connect(hub.clone(), ALPN).await.map_err(network)?;
+    let connection = tokio::time::timeout(CONNECT_WAIT, endpoint.connect(hub.clone(), ALPN))
+        .await
+        .map_err(|_| {
+            RoomError::Unreachable(format!(
+                "no answer from the instructor's laptop after {} s: are you on the same Wi-Fi, \
+                 and does its firewall let UDP through?",
+                CONNECT_WAIT.as_secs()
+            ))
+        })?
+        .map_err(network)?;
     let (mut send, mut recv) = connection.open_bi().await.map_err(network)?;
     let outbox = Outbox::new();
     {

@@ -755,3 +755,52 @@ fn a_room_is_restored_from_its_own_history_even_past_a_peers_update_limit() {
     let doc = restored.doc(DocId::Board).expect("board");
     assert_eq!(files::len(doc, "lesson.py") as usize, text.len());
 }
+
+#[test]
+fn a_changed_role_is_told_to_the_person_it_concerns() {
+    let mut hub = hub();
+    let mut learner = PeerCore::new(
+        peer(1),
+        common::ROOM,
+        Credential::Secret(common::SECRET),
+        "Ada".into(),
+        "#000".into(),
+        3,
+    );
+    let mut to_hub: Vec<Message> = learner
+        .handle(PeerEvent::Connected)
+        .into_iter()
+        .filter_map(|a| match a {
+            PeerAction::Send(message) => Some(message),
+            _ => None,
+        })
+        .collect();
+    hub.handle(
+        1,
+        HubEvent::Connected {
+            conn: 1,
+            peer: peer(1),
+        },
+    );
+    let mut told = Vec::new();
+    let mut deliver = |hub: &mut HubCore, learner: &mut PeerCore, actions: Vec<HubAction>| {
+        for message in sent_to(&actions, 1) {
+            told.extend(learner.handle(PeerEvent::Frame(message)));
+        }
+    };
+    for message in to_hub.drain(..) {
+        let actions = hub.handle(1, HubEvent::Frame { conn: 1, message });
+        deliver(&mut hub, &mut learner, actions);
+    }
+    let actions = hub.handle(
+        2,
+        HubEvent::Instructor(Control::SetRole(peer(1), Role::Observer)),
+    );
+    deliver(&mut hub, &mut learner, actions);
+    assert!(
+        told.iter()
+            .any(|a| matches!(a, PeerAction::RoleChanged(Role::Observer))),
+        "{told:?}"
+    );
+    assert_eq!(learner.role(), Some(Role::Observer));
+}

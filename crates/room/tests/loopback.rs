@@ -629,3 +629,62 @@ async fn allocation_bombs_and_code_guessing_over_the_wire() {
     good.leave().await;
     hub.shutdown().await;
 }
+
+/// The reports of `peer` until it is turned away for good (or `seconds` pass), with how long
+/// that took.
+async fn reports_until_it_stops(peer: &Peer, seconds: u64) -> (Vec<PeerReport>, Duration) {
+    let started = tokio::time::Instant::now();
+    let mut seen = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(seconds), async {
+        while let Some(report) = peer.next_report().await {
+            let last = matches!(report, PeerReport::Refused(_));
+            seen.push(report);
+            if last {
+                return;
+            }
+        }
+    })
+    .await;
+    (seen, started.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ending_the_class_tells_learners_and_they_stop() {
+    let (hub, _) = host().await;
+    let learner = join(&hub.ticket(), "Ada").await;
+    joined(&learner).await;
+    hub.end().await.expect("ended");
+    let (reports, _) = reports_until_it_stops(&learner, 10).await;
+    assert!(
+        reports.iter().any(
+            |r| matches!(r, PeerReport::Refused(reason) if reason == "the instructor ended the class")
+        ),
+        "{reports:?}"
+    );
+    assert!(
+        learner.is_finished(),
+        "the learner is still trying to reconnect"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_for_a_room_that_is_not_running_gives_up_with_a_reason() {
+    let (hub, _) = host().await;
+    let ticket = hub.ticket();
+    hub.shutdown().await;
+    let learner = join(&ticket, "Ada").await;
+    let (reports, took) = reports_until_it_stops(&learner, 20).await;
+    let reason = reports
+        .iter()
+        .find_map(|r| match r {
+            PeerReport::Refused(reason) => Some(reason.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no reason given: {reports:?}"));
+    assert!(
+        reason.starts_with("no answer from the instructor's laptop after 5 s"),
+        "{reason}"
+    );
+    assert!(took < Duration::from_secs(12), "gave up after {took:?}");
+    assert!(eventually(2, || async { learner.is_finished() }).await);
+}

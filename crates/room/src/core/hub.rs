@@ -178,6 +178,8 @@ pub struct HubCore {
     clock: u64,
     /// What `restore` left out.
     left_out: Vec<String>,
+    /// The instructor ended the class.
+    ended: bool,
     /// Each document's whole state as last encoded, for resets: made when first needed after
     /// the document last changed, so a learner's refused edits cost a copy, not an encoding.
     full_states: BTreeMap<DocId, Vec<u8>>,
@@ -210,6 +212,7 @@ impl HubCore {
             step1s: BTreeMap::new(),
             clock: 0,
             left_out: Vec::new(),
+            ended: false,
             full_states: BTreeMap::new(),
         }
     }
@@ -688,6 +691,9 @@ impl HubCore {
     ) {
         let refuse = |reason: Refusal, out: &mut Vec<HubAction>| refuse(conn, reason, out);
         let mut by_code = false;
+        if self.ended {
+            return refuse(Refusal::ClassEnded, out);
+        }
         if protocol_version != PROTOCOL_VERSION {
             return refuse(
                 Refusal::VersionMismatch {
@@ -837,6 +843,11 @@ impl HubCore {
                 wrong_codes: ROOM_CODE_ATTEMPTS,
             });
         }
+    }
+
+    /// Whether the instructor ended the class.
+    pub fn ended(&self) -> bool {
+        self.ended
     }
 
     /// Whether code joins are paused after too many wrong codes.
@@ -1205,6 +1216,13 @@ impl HubCore {
                 self.room_code_failures.clear();
             }
             Control::CodeJoinsNeedApproval(on) => self.code_joins_need_approval = on,
+            Control::EndClass => {
+                self.ended = true;
+                let everyone: Vec<ConnId> = self.connections.keys().copied().collect();
+                for conn in everyone {
+                    refuse(conn, Refusal::ClassEnded, out);
+                }
+            }
             Control::Participants(_) | Control::JoinRequest(_) => {}
         }
     }

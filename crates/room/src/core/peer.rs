@@ -43,6 +43,9 @@ pub enum PeerAction {
     /// The connection is unusable; drop it (the caller reconnects).
     Disconnect(String),
     Participants(Vec<Participant>),
+    /// The instructor changed this peer's role (the hub's welcome on the next connection
+    /// follows it).
+    RoleChanged(Role),
     Pen(Option<PeerId>),
     Follow {
         leader: Option<PeerId>,
@@ -383,6 +386,14 @@ impl PeerCore {
                 Err(error) => out.push(PeerAction::Disconnect(error.to_string())),
             },
             Message::Control(Control::Participants(list)) => {
+                // A change of one's own role is told to them, not only shown in the list.
+                let mine = list.iter().find(|p| p.id == self.me).map(|p| p.role);
+                if let (Some(role), Some(was)) = (mine, self.role) {
+                    if role != was {
+                        self.role = Some(role);
+                        out.push(PeerAction::RoleChanged(role));
+                    }
+                }
                 out.push(PeerAction::Participants(list))
             }
             Message::Control(Control::GivePen(holder)) => {
