@@ -783,14 +783,14 @@ fn a_changed_role_is_told_to_the_person_it_concerns() {
         },
     );
     let mut told = Vec::new();
-    let mut deliver = |hub: &mut HubCore, learner: &mut PeerCore, actions: Vec<HubAction>| {
+    let mut deliver = |learner: &mut PeerCore, actions: Vec<HubAction>| {
         for message in sent_to(&actions, 1) {
             told.extend(learner.handle(PeerEvent::Frame(message)));
         }
     };
     for message in to_hub.drain(..) {
         let actions = hub.handle(1, HubEvent::Frame { conn: 1, message });
-        deliver(&mut hub, &mut learner, actions);
+        deliver(&mut learner, actions);
     }
     let actions = hub.handle(
         2,
