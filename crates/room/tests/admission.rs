@@ -796,7 +796,7 @@ fn a_changed_role_is_told_to_the_person_it_concerns() {
         2,
         HubEvent::Instructor(Control::SetRole(peer(1), Role::Observer)),
     );
-    deliver(&mut hub, &mut learner, actions);
+    deliver(&mut learner, actions);
     assert!(
         told.iter()
             .any(|a| matches!(a, PeerAction::RoleChanged(Role::Observer))),
