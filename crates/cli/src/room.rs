@@ -514,14 +514,25 @@ pub fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
         let secret = identity()?;
         let peer = match (&ticket, &args.code) {
             (Some(ticket), _) => {
-                Peer::join(
+                // Back in a room this learner was in: their workspace as their own history
+                // last had it comes along (edits made while the hub was away included).
+                let me = net::peer_id(secret.public());
+                let earlier = if args.no_history {
+                    Vec::new()
+                } else {
+                    earlier_workspace(ticket.room, me)
+                };
+                if !earlier.is_empty() {
+                    say!("resuming: your workspace from your last time in this room");
+                }
+                Peer::rejoin(
                     secret,
                     args.bind,
                     ticket.hub.clone(),
                     ticket.room,
                     Credential::Secret(ticket.secret),
-                    args.name.clone(),
-                    args.colour.clone(),
+                    (args.name.clone(), args.colour.clone()),
+                    earlier,
                 )
                 .await?
             }
@@ -810,6 +821,24 @@ fn files_hash(files: &BTreeMap<String, String>) -> String {
 }
 
 /// Starts this learner's own history of the room it joined.
+/// This learner's workspace in `room` as their newest session there last had it.
+fn earlier_workspace(room: coderoom_protocol::RoomId, me: coderoom_protocol::PeerId) -> Vec<(DocId, Vec<u8>)> {
+    let Ok(history) = crate::sessions::open_history() else {
+        return Vec::new();
+    };
+    let newest = history.sessions().ok().and_then(|sessions| {
+        sessions
+            .into_iter()
+            .filter(|s| s.info.room == room && s.info.side == Side::Learner && s.info.me == me)
+            .max_by_key(|s| (s.last_ms, s.info.id))
+    });
+    let workspace = DocId::Workspace(me);
+    newest
+        .and_then(|session| history.state_at(session.info.id, workspace, None).ok())
+        .map(|doc| vec![(workspace, files::full_state(&doc))])
+        .unwrap_or_default()
+}
+
 fn keep_learner_history(
     peer: &Peer,
     title: &str,

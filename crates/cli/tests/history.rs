@@ -536,3 +536,59 @@ fn ending_the_class_stops_the_learners_and_a_dead_ticket_gives_up() {
     );
     assert!(started.elapsed() < Duration::from_secs(15));
 }
+
+/// Every file called `name` under `dir`, with its text.
+fn files_named(dir: &Path, name: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files_named(&path, name));
+        } else if path.file_name().is_some_and(|n| n == name) {
+            found.push(std::fs::read_to_string(&path).unwrap_or_default());
+        }
+    }
+    found
+}
+
+#[test]
+fn offline_edits_survive_closing_the_app_and_reach_the_room_on_rejoin() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = |name: &str| dir.path().join(name);
+    let mut host = Host::start(&path("hub-data"), &[]);
+    let text: String = (0..40).map(|i| format!("n{i} = {i}\n")).collect();
+    std::fs::write(path("notes.py"), &text).expect("notes.py");
+    let notes = path("notes.py").display().to_string();
+    let mut ada = cli()
+        .args(["join", &host.ticket, "--name", "Ada", "--bind", "127.0.0.1:0"])
+        .args(["--type", &notes, "--rate", "100", "--for", "1"])
+        .env("CODEROOM_DATA_DIR", path("ada-data"))
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("join");
+    host.wait_for("online: 1");
+    std::thread::sleep(Duration::from_millis(1200));
+    // The instructor's app goes away mid-typing; Ada types on offline and closes her app.
+    interrupt(&host.child);
+    assert!(exits_within(&mut host.child, 10, "the host").success());
+    assert!(exits_within(&mut ada, 30, "Ada's first app").success());
+
+    // The room is hosted again; Ada opens her app again: her offline edits reach the room.
+    let dumped = path("dump");
+    let dump_arg = dumped.display().to_string();
+    let mut again = Host::start(
+        &path("hub-data"),
+        &["--resume", &host.session, "--dump", &dump_arg],
+    );
+    let rejoined = cli()
+        .args(["join", &host.ticket, "--name", "Ada", "--bind", "127.0.0.1:0"])
+        .args(["--for", "2"])
+        .env("CODEROOM_DATA_DIR", path("ada-data"))
+        .output()
+        .expect("rejoin");
+    let said = String::from_utf8_lossy(&rejoined.stdout);
+    assert!(said.contains("resuming: your workspace"), "{said}");
+    interrupt(&again.child);
+    assert!(exits_within(&mut again.child, 10, "the resumed host").success());
+    assert_eq!(files_named(&dumped, "notes.py"), [text]);
+}

@@ -884,8 +884,35 @@ impl Peer {
         name: String,
         colour: String,
     ) -> Result<Self, RoomError> {
+        Self::rejoin(
+            secret,
+            bind,
+            hub,
+            room,
+            credential,
+            (name, colour),
+            Vec::new(),
+        )
+        .await
+    }
+
+    /// Like [`Peer::join`], for a room this peer was in before: `earlier` holds its documents
+    /// as its own history last had them (the workspace, with edits made while the hub was
+    /// away), which the handshake then offers the hub, so nothing typed offline is lost across
+    /// a restart of the app. Such a peer waits for a hub that does not answer (it may be
+    /// restarting) instead of giving up.
+    pub async fn rejoin(
+        secret: SecretKey,
+        bind: SocketAddr,
+        hub: EndpointAddr,
+        room: coderoom_protocol::RoomId,
+        credential: Credential,
+        (name, colour): (String, String),
+        earlier: Vec<(DocId, Vec<u8>)>,
+    ) -> Result<Self, RoomError> {
         let endpoint = endpoint(secret, bind).await?;
-        Ok(Self::join_on(endpoint, hub, room, credential, name, colour))
+        let peer = Self::join_on(endpoint, hub, room, credential, name, colour, earlier)?;
+        Ok(peer)
     }
 
     /// Joins a room found with [`nearby_rooms`], with the code the instructor reads out; the
@@ -900,14 +927,15 @@ impl Peer {
     ) -> Result<Self, RoomError> {
         let lookup = mdns(&secret, false)?;
         let endpoint = endpoint_with(secret, bind, Some((lookup, None))).await?;
-        Ok(Self::join_on(
+        Self::join_on(
             endpoint,
             EndpointAddr::new(room.hub),
             room.room,
             Credential::Code(code),
             name,
             colour,
-        ))
+            Vec::new(),
+        )
     }
 
     fn join_on(
@@ -917,9 +945,10 @@ impl Peer {
         credential: Credential,
         name: String,
         colour: String,
-    ) -> Self {
+        earlier: Vec<(DocId, Vec<u8>)>,
+    ) -> Result<Self, RoomError> {
         let me = peer_id(endpoint.id());
-        let core = PeerCore::new(
+        let mut core = PeerCore::new(
             me,
             room,
             credential,
@@ -927,6 +956,10 @@ impl Peer {
             colour,
             rand::random::<u64>() >> 12,
         );
+        let patient = !earlier.is_empty();
+        for (doc, state) in earlier {
+            core.restore(doc, &state)?;
+        }
         let (report_tx, reports) = mpsc::unbounded_channel();
         let shared = Arc::new(std::sync::Mutex::new(PeerState {
             core,
@@ -937,8 +970,13 @@ impl Peer {
             here: BTreeMap::new(),
             unsent_chat: Vec::new(),
         }));
-        let task = tokio::spawn(peer_loop(endpoint.clone(), hub, Arc::clone(&shared)));
-        Self {
+        let task = tokio::spawn(peer_loop(
+            endpoint.clone(),
+            hub,
+            Arc::clone(&shared),
+            patient,
+        ));
+        Ok(Self {
             shared,
             // Awareness client ids are 53-bit in yjs.
             presence_client: rand::random::<u64>() >> 11,
@@ -947,7 +985,7 @@ impl Peer {
             endpoint,
             me,
             task,
-        }
+        })
     }
 
     pub fn id(&self) -> PeerId {
@@ -1094,9 +1132,10 @@ async fn peer_loop(
     endpoint: Endpoint,
     hub: EndpointAddr,
     shared: SharedPeer,
+    patient: bool,
 ) -> Result<(), RoomError> {
     let mut backoff = BACKOFF_START;
-    let mut ever_joined = false;
+    let mut ever_joined = patient;
     loop {
         let session = connect_once(&endpoint, &hub, &shared).await;
         let joined = {

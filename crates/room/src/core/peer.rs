@@ -118,6 +118,12 @@ impl PeerCore {
         }
     }
 
+    /// Takes back a document as this peer last had it (from its own history), before the
+    /// first connection: the handshake offers the hub what it lacks of it.
+    pub fn restore(&mut self, doc: DocId, state: &[u8]) -> Result<(), crate::RoomError> {
+        sync::apply_local(self.doc_mut(doc), state)
+    }
+
     pub fn me(&self) -> PeerId {
         self.me
     }
