@@ -697,6 +697,12 @@ pub fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
         if let Some(dir) = &args.dump {
             dump(dir, &peer.documents().await)?;
         }
+        if peer.has_unsent_edits() {
+            eprintln!(
+                "coderoom: some of your edits have not reached the instructor's laptop yet: they \
+                 are kept in your history and sent when you join this room again"
+            );
+        }
         if let Err(reason) = peer.close().await {
             eprintln!("coderoom: your history of this session could not be finished: {reason}");
         }
@@ -822,7 +828,10 @@ fn files_hash(files: &BTreeMap<String, String>) -> String {
 
 /// Starts this learner's own history of the room it joined.
 /// This learner's workspace in `room` as their newest session there last had it.
-fn earlier_workspace(room: coderoom_protocol::RoomId, me: coderoom_protocol::PeerId) -> Vec<(DocId, Vec<u8>)> {
+fn earlier_workspace(
+    room: coderoom_protocol::RoomId,
+    me: coderoom_protocol::PeerId,
+) -> Vec<(DocId, Vec<u8>)> {
     let Ok(history) = crate::sessions::open_history() else {
         return Vec::new();
     };

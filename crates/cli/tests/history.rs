@@ -560,10 +560,18 @@ fn offline_edits_survive_closing_the_app_and_reach_the_room_on_rejoin() {
     std::fs::write(path("notes.py"), &text).expect("notes.py");
     let notes = path("notes.py").display().to_string();
     let mut ada = cli()
-        .args(["join", &host.ticket, "--name", "Ada", "--bind", "127.0.0.1:0"])
+        .args([
+            "join",
+            &host.ticket,
+            "--name",
+            "Ada",
+            "--bind",
+            "127.0.0.1:0",
+        ])
         .args(["--type", &notes, "--rate", "100", "--for", "1"])
         .env("CODEROOM_DATA_DIR", path("ada-data"))
         .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("join");
     host.wait_for("online: 1");
@@ -572,6 +580,13 @@ fn offline_edits_survive_closing_the_app_and_reach_the_room_on_rejoin() {
     interrupt(&host.child);
     assert!(exits_within(&mut host.child, 10, "the host").success());
     assert!(exits_within(&mut ada, 30, "Ada's first app").success());
+    let mut warned = String::new();
+    std::io::Read::read_to_string(&mut ada.stderr.take().expect("stderr"), &mut warned)
+        .expect("stderr");
+    assert!(
+        warned.contains("have not reached the instructor's laptop yet"),
+        "{warned}"
+    );
 
     // The room is hosted again; Ada opens her app again: her offline edits reach the room.
     let dumped = path("dump");
@@ -581,7 +596,14 @@ fn offline_edits_survive_closing_the_app_and_reach_the_room_on_rejoin() {
         &["--resume", &host.session, "--dump", &dump_arg],
     );
     let rejoined = cli()
-        .args(["join", &host.ticket, "--name", "Ada", "--bind", "127.0.0.1:0"])
+        .args([
+            "join",
+            &host.ticket,
+            "--name",
+            "Ada",
+            "--bind",
+            "127.0.0.1:0",
+        ])
         .args(["--for", "2"])
         .env("CODEROOM_DATA_DIR", path("ada-data"))
         .output()

@@ -248,6 +248,14 @@ impl Outbox {
         })
     }
 
+    /// Whether messages wait to be written.
+    fn queued(&self) -> bool {
+        self.queue
+            .lock()
+            .map(|queue| !queue.is_empty())
+            .unwrap_or(false)
+    }
+
     fn push(&self, message: Message, frame: Option<Arc<[u8]>>) -> bool {
         let pushed = match self.queue.lock() {
             Ok(mut queue) => queue.push_encoded(message, frame).is_ok(),
@@ -1001,6 +1009,14 @@ impl Peer {
         let mut peer = lock_peer(&self.shared);
         let actions = peer.core.edit(doc, edit);
         peer.carry_out(actions);
+    }
+
+    /// Whether this peer has edits the hub has not been sent yet (typed while away from it, or
+    /// still queued): an app asks before closing then (they stay in the peer's own history,
+    /// and [`Peer::rejoin`] brings them back).
+    pub fn has_unsent_edits(&self) -> bool {
+        let peer = lock_peer(&self.shared);
+        peer.core.has_unsent_edits() || peer.outbox.as_ref().is_some_and(|outbox| outbox.queued())
     }
 
     /// Shares where this peer is (file, cursor, selection) with the room.

@@ -804,3 +804,37 @@ fn a_changed_role_is_told_to_the_person_it_concerns() {
     );
     assert_eq!(learner.role(), Some(Role::Observer));
 }
+
+#[test]
+fn edits_made_away_from_the_hub_are_known_unsent_until_the_handshake_carries_them() {
+    let mut hub = hub();
+    let mut learner = PeerCore::new(
+        peer(1),
+        common::ROOM,
+        Credential::Secret(common::SECRET),
+        "Ada".into(),
+        "#000".into(),
+        3,
+    );
+    let workspace = DocId::Workspace(peer(1));
+    learner.edit(workspace, |doc| {
+        files::insert(doc, "main.py", 0, "typed offline\n")
+    });
+    assert!(learner.has_unsent_edits());
+    let hello = learner.handle(PeerEvent::Connected);
+    hub.handle(
+        1,
+        HubEvent::Connected {
+            conn: 1,
+            peer: peer(1),
+        },
+    );
+    common::converse(&mut hub, &mut learner, 1, hello);
+    assert!(!learner.has_unsent_edits());
+    assert_eq!(
+        files::read_all(hub.doc(workspace).expect("workspace"))
+            .get("main.py")
+            .map(String::as_str),
+        Some("typed offline\n")
+    );
+}

@@ -413,38 +413,6 @@ fn code_guessing_from_fresh_keys_is_limited_for_the_room() {
     assert!(hub.code_failures_remembered() <= 1024);
 }
 
-/// Delivers messages between a hub and one peer until neither has anything more to say.
-fn converse(hub: &mut HubCore, peer: &mut PeerCore, conn: u64, first: Vec<PeerAction>) {
-    let mut to_hub: Vec<Message> = first
-        .into_iter()
-        .filter_map(|a| match a {
-            PeerAction::Send(message) => Some(message),
-            _ => None,
-        })
-        .collect();
-    for _ in 0..100 {
-        if to_hub.is_empty() {
-            return;
-        }
-        let mut to_peer = Vec::new();
-        for message in to_hub.drain(..) {
-            to_peer.extend(sent_to(
-                &hub.handle(20, HubEvent::Frame { conn, message }),
-                conn,
-            ));
-        }
-        for message in to_peer {
-            for action in peer.handle(PeerEvent::Frame(message)) {
-                match action {
-                    PeerAction::Send(message) => to_hub.push(message),
-                    PeerAction::Disconnect(reason) => panic!("the peer gave up: {reason}"),
-                    _ => {}
-                }
-            }
-        }
-    }
-}
-
 #[test]
 fn a_board_past_the_update_limit_is_joined_in_pieces() {
     let mut hub = hub();

@@ -88,6 +88,8 @@ pub struct PeerCore {
     pieces: BTreeMap<(DocId, bool), Vec<u8>>,
     /// Edits from the hub that build on what has not arrived yet (see `sync`).
     held: BTreeMap<DocId, Vec<Vec<u8>>>,
+    /// Documents with edits not sent to the hub yet.
+    unsent: std::collections::BTreeSet<DocId>,
 }
 
 impl PeerCore {
@@ -115,6 +117,7 @@ impl PeerCore {
             next_client_id: client_id_seed,
             pieces: BTreeMap::new(),
             held: BTreeMap::new(),
+            unsent: std::collections::BTreeSet::new(),
         }
     }
 
@@ -188,8 +191,17 @@ impl PeerCore {
                 doc,
                 payload: sync::update_message(update),
             }));
+        } else {
+            // Kept in the replica (and the peer's history); the next handshake carries it.
+            self.unsent.insert(doc);
         }
         out
+    }
+
+    /// Whether edits made here have not been sent to the hub yet (made while away from it):
+    /// closing now keeps them only in this peer's own history until it rejoins.
+    pub fn has_unsent_edits(&self) -> bool {
+        !self.unsent.is_empty()
     }
 
     pub fn handle(&mut self, event: PeerEvent) -> Vec<PeerAction> {
@@ -232,6 +244,7 @@ impl PeerCore {
                 if self.may_write(doc) {
                     out.push(PeerAction::Send(Message::Sync { doc, payload }));
                 }
+                self.unsent.remove(&doc);
                 self.synced.insert(doc);
             }
             SyncIn::Update(update) => {

@@ -6,7 +6,7 @@
 use coderoom_protocol::{
     Credential, JoinSecret, Message, PeerId, Refusal, RoomId, PROTOCOL_VERSION,
 };
-use coderoom_room::{HubAction, HubCore, HubEvent, RoomSettings};
+use coderoom_room::{HubAction, HubCore, HubEvent, PeerAction, PeerCore, PeerEvent, RoomSettings};
 
 pub const SECRET: JoinSecret = JoinSecret([4; 32]);
 pub const ROOM: RoomId = RoomId([3; 16]);
@@ -124,4 +124,36 @@ pub fn claiming(kind: u64, count: u64) -> Vec<u8> {
     var(body.len() as u64, &mut payload);
     payload.extend(body);
     payload
+}
+
+/// Delivers messages between a hub and one peer until neither has anything more to say.
+pub fn converse(hub: &mut HubCore, peer: &mut PeerCore, conn: u64, first: Vec<PeerAction>) {
+    let mut to_hub: Vec<Message> = first
+        .into_iter()
+        .filter_map(|a| match a {
+            PeerAction::Send(message) => Some(message),
+            _ => None,
+        })
+        .collect();
+    for _ in 0..100 {
+        if to_hub.is_empty() {
+            return;
+        }
+        let mut to_peer = Vec::new();
+        for message in to_hub.drain(..) {
+            to_peer.extend(sent_to(
+                &hub.handle(20, HubEvent::Frame { conn, message }),
+                conn,
+            ));
+        }
+        for message in to_peer {
+            for action in peer.handle(PeerEvent::Frame(message)) {
+                match action {
+                    PeerAction::Send(message) => to_hub.push(message),
+                    PeerAction::Disconnect(reason) => panic!("the peer gave up: {reason}"),
+                    _ => {}
+                }
+            }
+        }
+    }
 }
