@@ -359,13 +359,19 @@ pub fn host(args: HostArgs) -> anyhow::Result<ExitCode> {
             while let Some(report) = hub.next_report().await {
                 match report {
                     HubReport::JoinRequest(who) => {
-                        say!("waiting: {} ({})", who.name, who.id);
+                        say!(
+                            "waiting: {} wants to join (type `approve {}` or `deny {}`)",
+                            who.name,
+                            who.name,
+                            who.name
+                        );
                         if !args.approve {
                             hub.control(Control::Approve(who.id)).await;
                         }
                     }
                     HubReport::PeerDropped { peer, reason } => {
-                        say!("dropped: {peer}: {reason}")
+                        let people = hub.participants().await;
+                        say!("dropped: {}: {reason}", name_of(&people, peer))
                     }
                     HubReport::Changed(_) => {}
                     HubReport::HistoryFailed(reason) => {

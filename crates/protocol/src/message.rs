@@ -88,6 +88,8 @@ pub enum Refusal {
     CodeJoinsPaused,
     /// The instructor ended the class: nothing to reconnect to.
     ClassEnded,
+    /// Someone in the room already has this name.
+    NameTaken,
 }
 
 impl std::fmt::Display for Refusal {
@@ -116,6 +118,9 @@ impl std::fmt::Display for Refusal {
                 "a name of 1 to 40 printable characters, other than the instructor's, is needed",
             ),
             Refusal::ClassEnded => f.write_str("the instructor ended the class"),
+            Refusal::NameTaken => f.write_str(
+                "someone in the room already has this name: add an initial or a surname",
+            ),
             Refusal::CodeJoinsPaused => f.write_str(
                 "joining with the room code is paused after too many wrong codes: ask the \
                  instructor for the ticket, or to allow code joins again",

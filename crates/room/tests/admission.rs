@@ -102,7 +102,13 @@ fn wrong_codes_are_rate_limited_per_peer() {
         matches!(refusal(&actions, 20), Some(Refusal::TooManyAttempts { retry_after_secs }) if retry_after_secs > 0)
     );
     // Another peer is not affected.
-    let actions = connect(&mut hub, 21, peer(8), code("123456"), 6_000);
+    let actions = connect(
+        &mut hub,
+        21,
+        peer(8),
+        hello(Credential::Code("123456".into()), "Someone else"),
+        6_000,
+    );
     assert!(welcomed(&actions, 21));
     let actions = connect(&mut hub, 22, peer(9), code("123456"), 70_000);
     assert!(welcomed(&actions, 22));
@@ -837,4 +843,24 @@ fn edits_made_away_from_the_hub_are_known_unsent_until_the_handshake_carries_the
             .map(String::as_str),
         Some("typed offline\n")
     );
+}
+
+#[test]
+fn a_name_already_in_the_room_is_refused_with_a_reason() {
+    let mut hub = hub();
+    admit(&mut hub, 1, peer(1), "Ada", 1);
+    let actions = connect(
+        &mut hub,
+        2,
+        peer(2),
+        hello(Credential::Secret(common::SECRET), " ada "),
+        1,
+    );
+    assert_eq!(refusal(&actions, 2), Some(Refusal::NameTaken));
+    // Ada herself coming back (a second connection of hers) is let in.
+    admit(&mut hub, 3, peer(1), "Ada", 2);
+    // Once the first Ada has gone, the name is free.
+    hub.handle(3, HubEvent::Closed { conn: 1 });
+    hub.handle(3, HubEvent::Closed { conn: 3 });
+    admit(&mut hub, 4, peer(2), "Ada", 3);
 }

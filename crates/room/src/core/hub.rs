@@ -754,6 +754,20 @@ impl HubCore {
         {
             return refuse(Refusal::BadName, out);
         }
+        // Two people of one name in a class cannot be told apart in the list, the chat or a
+        // cursor's label: the second picks another while the first is online.
+        let taken = self.members.iter().any(|(other, member)| {
+            *other != peer
+                && !member.removed
+                && member.name.to_lowercase() == name.to_lowercase()
+                && self
+                    .connections
+                    .values()
+                    .any(|c| c.peer == *other && c.stage != Stage::AwaitingHello)
+        });
+        if taken {
+            return refuse(Refusal::NameTaken, out);
+        }
         let colour: String = colour.chars().take(16).collect();
         if let Some(member) = self.members.get(&peer) {
             if member.removed {
