@@ -191,6 +191,27 @@ pub fn sync_message(payload: &[u8]) -> Result<SyncPayload<'_>, ScreenError> {
     }
 }
 
+/// Checks a y-protocols awareness message (presence): its envelope, and entries (client, clock,
+/// state text) that fit the bytes. Returns how many entries it holds.
+pub fn awareness(payload: &[u8]) -> Result<usize, ScreenError> {
+    const MESSAGE_AWARENESS: u64 = 1;
+    let mut reader = Reader { bytes: payload };
+    if reader.var(64)? != MESSAGE_AWARENESS {
+        return Err(ScreenError::Malformed("not an awareness message"));
+    }
+    let body = reader.buffer()?;
+    reader.end()?;
+    let mut reader = Reader { bytes: body };
+    let entries = reader.count(3)?;
+    for _ in 0..entries {
+        reader.client()?;
+        reader.var_u32()?;
+        reader.string()?;
+    }
+    reader.end()?;
+    Ok(entries)
+}
+
 /// Screens an encoded state vector.
 pub fn state_vector(bytes: &[u8]) -> Result<StateVector, ScreenError> {
     let mut reader = Reader { bytes };
@@ -367,6 +388,20 @@ mod tests {
         other.extend(b"notes");
         other.extend([1, b'x', 0]);
         assert!(matches!(update(&other), Err(ScreenError::Refused(_))));
+    }
+
+    #[test]
+    fn awareness_is_an_awareness_message_of_entries_that_fit() {
+        assert_eq!(awareness(&[1, 1, 0]), Ok(0));
+        assert_eq!(awareness(&[1, 5, 1, 7, 1, 1, b'x']), Ok(1));
+        // A sync step 1 in the awareness slot (found by the `peer_core` fuzz target: yrs
+        // decoded it and reserved a state vector of 2 GB).
+        let mut step1 = vec![0, 0, 5];
+        var(u64::from(u32::MAX), &mut step1);
+        assert!(awareness(&step1).is_err());
+        let mut forged = vec![1, 5];
+        var(u64::from(u32::MAX), &mut forged);
+        assert!(awareness(&forged).is_err());
     }
 
     #[test]

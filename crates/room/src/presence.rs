@@ -58,19 +58,10 @@ pub fn decode(payload: &[u8]) -> Result<Vec<(u64, u32, Option<Presence>)>, RoomE
             payload.len()
         )));
     }
-    // After the message tag and the buffer length comes the entry count; it cannot exceed the
-    // bytes present, and checking that here keeps a forged count from reserving memory.
-    let mut rest = payload;
-    let count = (0..3).filter_map(|_| {
-        let (value, used) = varint(rest)?;
-        rest = &rest[used..];
-        Some(value)
-    });
-    if count.last().unwrap_or(0) > payload.len() as u64 {
-        return Err(RoomError::BadUpdate(
-            "awareness update claims more entries than it holds".into(),
-        ));
-    }
+    // Screened before yrs sees it: an awareness message (not, say, a sync step 1 whose state
+    // vector yrs would reserve room for), with entries that fit its bytes.
+    coderoom_protocol::screen::awareness(payload)
+        .map_err(|error| RoomError::BadUpdate(format!("presence: {error}")))?;
     match YMessage::decode_v1(payload) {
         Ok(YMessage::Awareness(update)) => Ok(update
             .clients
@@ -86,18 +77,6 @@ pub fn decode(payload: &[u8]) -> Result<Vec<(u64, u32, Option<Presence>)>, RoomE
         Ok(_) => Err(RoomError::BadUpdate("not an awareness message".into())),
         Err(error) => Err(RoomError::BadUpdate(error.to_string())),
     }
-}
-
-/// A LEB128 varint and the bytes it took.
-fn varint(bytes: &[u8]) -> Option<(u64, usize)> {
-    let mut value = 0u64;
-    for (index, byte) in bytes.iter().take(10).enumerate() {
-        value |= u64::from(byte & 0x7f) << (7 * index);
-        if byte & 0x80 == 0 {
-            return Some((value, index + 1));
-        }
-    }
-    None
 }
 
 #[cfg(test)]

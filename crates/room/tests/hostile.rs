@@ -218,6 +218,7 @@ fn claimed_counts_allocate_nothing() {
     let before = peak_rss_kib();
     let bombs = [
         claiming(0, u64::from(u32::MAX)),
+        claiming(0, 100_000_000),
         claiming(2, u64::from(u32::MAX)),
         {
             // One client claiming 4 billion blocks.
@@ -237,6 +238,30 @@ fn claimed_counts_allocate_nothing() {
         assert!(closed(&actions, conn), "{actions:?}");
         hub.handle(5, HubEvent::Closed { conn });
     }
+    // The same state-vector bomb as presence (found by the `peer_core` fuzz target): yrs
+    // would decode a sync step 1 wherever a y-protocols message is read.
+    admit(&mut hub, 30, ada, "Ada", 4);
+    let actions = hub.handle(
+        5,
+        HubEvent::Frame {
+            conn: 30,
+            message: Message::Awareness {
+                // 100 million entries: a reservation the kernel grants, then touches.
+                payload: claiming(0, 100_000_000),
+            },
+        },
+    );
+    assert!(closed(&actions, 30), "{actions:?}");
+    let mut learner = connected_learner();
+    let actions = learner.handle(PeerEvent::Frame(Message::Awareness {
+        payload: claiming(0, 100_000_000),
+    }));
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, PeerAction::Disconnect(_))),
+        "{actions:?}"
+    );
     assert!(
         peak_rss_kib() < before + 16 * 1024,
         "peak grew from {before} to {} KiB",
