@@ -207,8 +207,10 @@ impl CgroupParent {
         }
     }
 
-    /// Makes the cgroups for one run with its limits.
+    /// Makes the cgroups for one run with its limits. The shim and init live in them too, so
+    /// the task cap is the program's plus those two.
     pub(crate) fn create_run(&self, limits: &Limits) -> Result<RunCgroup, String> {
+        let tasks = (limits.processes + 2).to_string();
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let name = format!(
             "coderoom-run-{}-{}",
@@ -229,7 +231,7 @@ impl CgroupParent {
                 write(&dir.join("memory.max"), &memory_bytes)?;
                 // Without this, a run over its limit swaps instead of stopping (where swap exists).
                 let _ = write(&dir.join("memory.swap.max"), "0");
-                write(&dir.join("pids.max"), &limits.processes.to_string())?;
+                write(&dir.join("pids.max"), &tasks)?;
                 Ok(run)
             }
             CgroupParent::V1 { memory, pids } => {
@@ -251,7 +253,7 @@ impl CgroupParent {
                         if let RunCgroupKind::V1 { pids: slot, .. } = &mut run.kind {
                             *slot = Some(pids.clone());
                         }
-                        write(&pids.join("pids.max"), &limits.processes.to_string())?;
+                        write(&pids.join("pids.max"), &tasks)?;
                     }
                 }
                 Ok(run)

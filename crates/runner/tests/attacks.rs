@@ -724,6 +724,19 @@ fn thread_bomb_is_named(host: &Host) {
     let result = host.run("python", "main.py", program, short(Limits::default()));
     assert!(result.stdout.contains("stopped at"), "{}", result.stderr);
     assert_limit(&result.outcome, LimitHit::Processes, &result.stderr);
+    // The cap is exact: with 8 allowed, the program (its main thread) starts 7 more.
+    let limits = short(Limits {
+        processes: 8,
+        ..Limits::default()
+    });
+    let result = host.run("python", "main.py", program, limits);
+    assert!(
+        result.stdout.starts_with("stopped at 7 "),
+        "{}{}",
+        result.stdout,
+        result.stderr
+    );
+    assert_limit(&result.outcome, LimitHit::Processes, &result.stderr);
 }
 attack!(thread_bomb_is_named);
 

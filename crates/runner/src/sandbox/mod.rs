@@ -317,8 +317,9 @@ fn count_tasks_of(uid: u32) -> u64 {
 fn rlimits(spec: &Spec, isolation: &Isolation) -> Vec<(Resource, u64, u64)> {
     let limits = &spec.limits;
     let mib = 1024 * 1024;
-    // Inside the namespaces, init counts against the user namespace's tasks too; a pids cgroup,
-    // where there is one, meets the cap first (its counter says so), RLIMIT_NPROC backs it up.
+    // Inside the namespaces, init counts against the user namespace's tasks too; a pids cgroup
+    // (program + shim + init), where there is one, meets the cap first (its counter says so),
+    // and RLIMIT_NPROC, one looser, backs it up.
     let namespace_overhead = match isolation {
         Isolation::Namespaces => 1,
         Isolation::RlimitsOnly { .. } => 0,
