@@ -596,6 +596,7 @@ pub fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
             let mut said = args.say.clone();
             let mut to_run = args.run.clone();
             let mut people: Vec<coderoom_protocol::Participant> = Vec::new();
+            let mut pen_holder: Option<coderoom_protocol::PeerId> = None;
             loop {
                 tokio::select! {
                     report = peer.next_report() => match report {
@@ -658,9 +659,13 @@ pub fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
                             }
                         ),
                         Some(PeerReport::Pen(holder)) => {
+                            let had_it = pen_holder == Some(peer.id());
+                            pen_holder = holder;
                             say!("pen: {}", match holder {
                                 Some(holder) if holder == peer.id() => "you have the pen: you may edit the board".to_owned(),
+                                Some(holder) if had_it => format!("the instructor gave the pen to {}: the board is read-only for you again", name_of(&people, holder)),
                                 Some(holder) => format!("{} has the pen", name_of(&people, holder)),
+                                None if had_it => "the instructor took the pen back: the board is read-only for you again".to_owned(),
                                 None => "only the instructor edits the board".to_owned(),
                             });
                             if let (Some((name, text)), None, true) = (&to_type, &typing, args.board && holder == Some(peer.id())) {

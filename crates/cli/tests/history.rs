@@ -502,6 +502,8 @@ fn ending_the_class_stops_the_learners_and_a_dead_ticket_gives_up() {
         .spawn()
         .expect("join");
     host.command_until_ok("pen Ada");
+    host.command_until_ok("pen off");
+    std::thread::sleep(Duration::from_millis(300));
     writeln!(host.stdin, "end class").expect("end class");
     assert!(exits_within(&mut host.child, 10, "the host").success());
     assert!(exits_within(&mut learner, 10, "the learner").success());
@@ -509,6 +511,10 @@ fn ending_the_class_stops_the_learners_and_a_dead_ticket_gives_up() {
     std::io::Read::read_to_string(&mut learner.stdout.take().expect("stdout"), &mut said)
         .expect("output");
     assert!(said.contains("pen: you have the pen"), "{said}");
+    assert!(
+        said.contains("pen: the instructor took the pen back"),
+        "{said}"
+    );
     assert!(
         said.contains("ended: the instructor ended the class"),
         "{said}"
