@@ -505,8 +505,8 @@ fn ending_the_class_stops_the_learners_and_a_dead_ticket_gives_up() {
     host.command_until_ok("pen off");
     std::thread::sleep(Duration::from_millis(300));
     writeln!(host.stdin, "end class").expect("end class");
-    assert!(exits_within(&mut host.child, 10, "the host").success());
-    assert!(exits_within(&mut learner, 10, "the learner").success());
+    assert!(exits_within(&mut host.child, 20, "the host").success());
+    assert!(exits_within(&mut learner, 20, "the learner").success());
     let mut said = String::new();
     std::io::Read::read_to_string(&mut learner.stdout.take().expect("stdout"), &mut said)
         .expect("output");

@@ -864,3 +864,72 @@ fn a_name_already_in_the_room_is_refused_with_a_reason() {
     hub.handle(3, HubEvent::Closed { conn: 3 });
     admit(&mut hub, 4, peer(2), "Ada", 3);
 }
+
+#[test]
+fn a_paste_too_large_to_send_is_undone_with_a_reason_instead_of_looping() {
+    let mut hub = hub();
+    let mut learner = PeerCore::new(
+        peer(1),
+        common::ROOM,
+        Credential::Secret(common::SECRET),
+        "Ada".into(),
+        "#000".into(),
+        3,
+    );
+    let workspace = DocId::Workspace(peer(1));
+    let hello = learner.handle(PeerEvent::Connected);
+    hub.handle(
+        1,
+        HubEvent::Connected {
+            conn: 1,
+            peer: peer(1),
+        },
+    );
+    common::converse(&mut hub, &mut learner, 1, hello);
+    let typed = learner.edit(workspace, |doc| files::insert(doc, "main.py", 0, "kept\n"));
+    common::converse(&mut hub, &mut learner, 1, typed);
+    let paste = "x".repeat(3 * 1024 * 1024);
+    let actions = learner.edit(workspace, |doc| files::insert(doc, "main.py", 0, &paste));
+    assert!(
+        actions.iter().any(|a| matches!(
+            a,
+            PeerAction::EditRefused { reason, .. } if reason.contains("at most 2 MB")
+        )),
+        "{actions:?}"
+    );
+    common::converse(&mut hub, &mut learner, 1, actions);
+    for side in [
+        learner.doc(workspace).expect("learner's copy"),
+        hub.doc(workspace).expect("hub's copy"),
+    ] {
+        assert_eq!(
+            files::read_all(side).get("main.py").map(String::as_str),
+            Some("kept\n")
+        );
+    }
+
+    // A step 2 past the update cap (a peer that pasted while away, say) is refused and the
+    // sender reset, not cut off, so reconnecting does not run into it again.
+    let oversized = yrs::sync::Message::Sync(yrs::sync::SyncMessage::Update(vec![
+        0;
+        coderoom_protocol::MAX_UPDATE
+            + 1024
+    ]));
+    let actions = hub.handle(
+        5,
+        HubEvent::Frame {
+            conn: 1,
+            message: Message::Sync {
+                doc: workspace,
+                payload: yrs::updates::encoder::Encode::encode_v1(&oversized),
+            },
+        },
+    );
+    assert!(!closed(&actions, 1), "{actions:?}");
+    assert!(
+        sent_to(&actions, 1)
+            .iter()
+            .any(|m| matches!(m, Message::Resync { .. })),
+        "{actions:?}"
+    );
+}

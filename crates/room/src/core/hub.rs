@@ -956,6 +956,16 @@ impl HubCore {
         payload: &[u8],
         out: &mut Vec<HubAction>,
     ) {
+        // A change too large to take is refused and the sender's copy reset (rather than the
+        // connection closed, which its step 2 would only run into again on reconnecting).
+        if payload.len() > MAX_UPDATE + 16 {
+            let reason = format!(
+                "a change of {:.1} MB: one change may be at most {} MB",
+                payload.len() as f64 / (1024.0 * 1024.0),
+                MAX_UPDATE >> 20
+            );
+            return self.refuse_update(conn, peer, doc, None, reason, out);
+        }
         let message = match sync::decode(payload, MAX_UPDATE) {
             Ok(message) => message,
             Err(error) => return self.violation(conn, error.to_string(), out),

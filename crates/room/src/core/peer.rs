@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use coderoom_protocol::{
     Control, Credential, DocId, Message, Notice, Participant, PeerId, Refusal, Role, RoomId,
-    PROTOCOL_VERSION,
+    MAX_UPDATE, PROTOCOL_VERSION,
 };
 use yrs::Doc;
 
@@ -181,6 +181,9 @@ impl PeerCore {
         let Some(update) = sync::capture_edit(target, edit) else {
             return Vec::new();
         };
+        if update.len() > MAX_UPDATE {
+            return self.start_afresh(doc, too_large(update.len()));
+        }
         let mut out = vec![PeerAction::Applied {
             doc,
             update: update.clone(),
@@ -195,6 +198,24 @@ impl PeerCore {
             // Kept in the replica (and the peer's history); the next handshake carries it.
             self.unsent.insert(doc);
         }
+        out
+    }
+
+    /// Drops this peer's copy of `doc` for an empty one the hub refills (its step 1 asks for
+    /// everything), telling why: the way out of an edit the hub could never take.
+    fn start_afresh(&mut self, doc: DocId, reason: String) -> Vec<PeerAction> {
+        self.docs.remove(&doc);
+        self.unsent.remove(&doc);
+        self.held.remove(&doc);
+        let payload = sync::step1(self.doc_mut(doc));
+        let mut out = vec![
+            PeerAction::EditRefused { doc, reason },
+            PeerAction::Reset(doc),
+        ];
+        if self.connected && self.joined {
+            out.push(PeerAction::Send(Message::Sync { doc, payload }));
+        }
+        out.push(PeerAction::Changed(doc));
         out
     }
 
@@ -240,6 +261,12 @@ impl PeerCore {
         match message {
             SyncIn::Step1(their_state) => {
                 let payload = sync::step2(self.doc_mut(doc), &their_state);
+                // What the hub lacks of ours is past what it takes from a peer (a huge paste
+                // made while away): it could never be sent, so this copy starts afresh.
+                if self.may_write(doc) && payload.len() > MAX_UPDATE {
+                    out.extend(self.start_afresh(doc, too_large(payload.len())));
+                    return;
+                }
                 // Only what we may write is offered; the hub would refuse the rest.
                 if self.may_write(doc) {
                     out.push(PeerAction::Send(Message::Sync { doc, payload }));
@@ -428,4 +455,14 @@ impl PeerCore {
             Message::Hello { .. } => out.push(PeerAction::Disconnect("the hub sent Hello".into())),
         }
     }
+}
+
+/// Why a change too large to send was undone, for the person who made it.
+fn too_large(bytes: usize) -> String {
+    format!(
+        "that change is {:.1} MB, and one change may be at most {} MB: it was undone, and your \
+         copy of this document was reset to the instructor's",
+        bytes as f64 / (1024.0 * 1024.0),
+        MAX_UPDATE >> 20
+    )
 }
