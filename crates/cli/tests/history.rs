@@ -121,6 +121,13 @@ fn exits_within(child: &mut Child, seconds: u64, what: &str) -> std::process::Ex
     }
 }
 
+/// `coderoom-cli join TICKET --name NAME` on loopback, to be given its data dir and run.
+fn joining(ticket: &str, name: &str) -> Command {
+    let mut command = cli();
+    command.args(["join", ticket, "--name", name, "--bind", "127.0.0.1:0"]);
+    command
+}
+
 fn join(data: &Path, ticket: &str, name: &str, extra: &[&str]) -> Child {
     cli()
         .args(["join", ticket, "--name", name, "--bind", "127.0.0.1:0"])
@@ -487,15 +494,7 @@ fn ending_the_class_stops_the_learners_and_a_dead_ticket_gives_up() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = |name: &str| dir.path().join(name);
     let mut host = Host::start(&path("hub-data"), &[]);
-    let mut learner = cli()
-        .args([
-            "join",
-            &host.ticket,
-            "--name",
-            "Ada",
-            "--bind",
-            "127.0.0.1:0",
-        ])
+    let mut learner = joining(&host.ticket, "Ada")
         .env("CODEROOM_DATA_DIR", path("ada-data"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -522,15 +521,7 @@ fn ending_the_class_stops_the_learners_and_a_dead_ticket_gives_up() {
 
     // The room is not running any more: joining with its ticket gives up with a reason.
     let started = Instant::now();
-    let late = cli()
-        .args([
-            "join",
-            &host.ticket,
-            "--name",
-            "Bea",
-            "--bind",
-            "127.0.0.1:0",
-        ])
+    let late = joining(&host.ticket, "Bea")
         .env("CODEROOM_DATA_DIR", path("bea-data"))
         .output()
         .expect("join");
@@ -565,15 +556,7 @@ fn offline_edits_survive_closing_the_app_and_reach_the_room_on_rejoin() {
     let text: String = (0..40).map(|i| format!("n{i} = {i}\n")).collect();
     std::fs::write(path("notes.py"), &text).expect("notes.py");
     let notes = path("notes.py").display().to_string();
-    let mut ada = cli()
-        .args([
-            "join",
-            &host.ticket,
-            "--name",
-            "Ada",
-            "--bind",
-            "127.0.0.1:0",
-        ])
+    let mut ada = joining(&host.ticket, "Ada")
         .args(["--type", &notes, "--rate", "100", "--for", "1"])
         .env("CODEROOM_DATA_DIR", path("ada-data"))
         .stdout(Stdio::null())
@@ -601,15 +584,7 @@ fn offline_edits_survive_closing_the_app_and_reach_the_room_on_rejoin() {
         &path("hub-data"),
         &["--resume", &host.session, "--dump", &dump_arg],
     );
-    let rejoined = cli()
-        .args([
-            "join",
-            &host.ticket,
-            "--name",
-            "Ada",
-            "--bind",
-            "127.0.0.1:0",
-        ])
+    let rejoined = joining(&host.ticket, "Ada")
         .args(["--for", "2"])
         .env("CODEROOM_DATA_DIR", path("ada-data"))
         .output()

@@ -765,14 +765,7 @@ fn a_room_is_restored_from_its_own_history_even_past_a_peers_update_limit() {
 #[test]
 fn a_changed_role_is_told_to_the_person_it_concerns() {
     let mut hub = hub();
-    let mut learner = PeerCore::new(
-        peer(1),
-        common::ROOM,
-        Credential::Secret(common::SECRET),
-        "Ada".into(),
-        "#000".into(),
-        3,
-    );
+    let mut learner = common::learner_core(1, "Ada");
     let mut to_hub: Vec<Message> = learner
         .handle(PeerEvent::Connected)
         .into_iter()
@@ -814,14 +807,7 @@ fn a_changed_role_is_told_to_the_person_it_concerns() {
 #[test]
 fn edits_made_away_from_the_hub_are_known_unsent_until_the_handshake_carries_them() {
     let mut hub = hub();
-    let mut learner = PeerCore::new(
-        peer(1),
-        common::ROOM,
-        Credential::Secret(common::SECRET),
-        "Ada".into(),
-        "#000".into(),
-        3,
-    );
+    let mut learner = common::learner_core(1, "Ada");
     let workspace = DocId::Workspace(peer(1));
     learner.edit(workspace, |doc| {
         files::insert(doc, "main.py", 0, "typed offline\n")
@@ -868,14 +854,7 @@ fn a_name_already_in_the_room_is_refused_with_a_reason() {
 #[test]
 fn a_paste_too_large_to_send_is_undone_with_a_reason_instead_of_looping() {
     let mut hub = hub();
-    let mut learner = PeerCore::new(
-        peer(1),
-        common::ROOM,
-        Credential::Secret(common::SECRET),
-        "Ada".into(),
-        "#000".into(),
-        3,
-    );
+    let mut learner = common::learner_core(1, "Ada");
     let workspace = DocId::Workspace(peer(1));
     let hello = learner.handle(PeerEvent::Connected);
     hub.handle(

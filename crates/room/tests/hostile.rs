@@ -51,14 +51,7 @@ fn update_building_on_what_is_missing(client: u64) -> Vec<u8> {
 
 /// A learner's core, connected (its Hello sent) and waiting for the hub.
 fn connected_learner() -> PeerCore {
-    let mut learner = PeerCore::new(
-        peer(5),
-        ROOM,
-        Credential::Secret(SECRET),
-        "Cy".into(),
-        "#000".into(),
-        9,
-    );
+    let mut learner = learner_core(5, "Cy");
     learner.handle(PeerEvent::Connected);
     learner
 }
@@ -452,14 +445,7 @@ fn a_board_past_the_update_limit_is_joined_in_pieces() {
         state.len()
     );
 
-    let mut learner = PeerCore::new(
-        peer(1),
-        ROOM,
-        Credential::Secret(SECRET),
-        "Ada".into(),
-        "#000".into(),
-        9,
-    );
+    let mut learner = learner_core(1, "Ada");
     let hello = learner.handle(PeerEvent::Connected);
     hub.handle(
         1,

@@ -157,3 +157,15 @@ pub fn converse(hub: &mut HubCore, peer: &mut PeerCore, conn: u64, first: Vec<Pe
         }
     }
 }
+
+/// A learner's core for peer `n`, not connected yet.
+pub fn learner_core(n: u8, name: &str) -> PeerCore {
+    PeerCore::new(
+        peer(n),
+        ROOM,
+        Credential::Secret(SECRET),
+        name.into(),
+        "#000".into(),
+        u64::from(n) + 2,
+    )
+}
