@@ -973,10 +973,8 @@ impl HubCore {
         match message {
             SyncIn::Step1(their_state) => {
                 let allowed = EXTRA_STEP1S_PER_WINDOW + 2 * self.readable_docs(peer).len();
-                let now = self.clock;
                 let asked = self.step1s.entry(conn).or_default();
-                asked.retain(|at| now.saturating_sub(*at) < RESET_WINDOW_MS);
-                if asked.len() >= allowed {
+                if !take_from_budget(asked, self.clock, allowed) {
                     return self.violation(
                         conn,
                         format!(
@@ -986,7 +984,6 @@ impl HubCore {
                         out,
                     );
                 }
-                asked.push(now);
                 self.resyncing.remove(&(conn, doc));
                 if !self.may_read(peer, doc) {
                     return out.push(HubAction::Send {
@@ -1094,8 +1091,7 @@ impl HubCore {
             return;
         }
         let resets = self.resets.entry(conn).or_default();
-        resets.retain(|at| self.clock.saturating_sub(*at) < RESET_WINDOW_MS);
-        if resets.len() >= RESETS_PER_WINDOW {
+        if !take_from_budget(resets, self.clock, RESETS_PER_WINDOW) {
             return self.violation(
                 conn,
                 format!(
@@ -1105,7 +1101,6 @@ impl HubCore {
                 out,
             );
         }
-        resets.push(self.clock);
         let state = self
             .full_states
             .entry(doc)
@@ -1263,6 +1258,17 @@ impl HubCore {
             self.connections.remove(&conn);
         }
     }
+}
+
+/// Counts one costly request at `now` against a connection's budget of `allowed` in the last
+/// [`RESET_WINDOW_MS`]; false (and not counted) when the budget is spent.
+fn take_from_budget(times: &mut Vec<u64>, now: u64, allowed: usize) -> bool {
+    times.retain(|at| now.saturating_sub(*at) < RESET_WINDOW_MS);
+    if times.len() >= allowed {
+        return false;
+    }
+    times.push(now);
+    true
 }
 
 /// Sends a y-sync payload (or, with `resync`, a whole state replacing the peer's replica),
