@@ -319,12 +319,19 @@ fn rlimits(spec: &Spec, isolation: &Isolation) -> Vec<(Resource, u64, u64)> {
     let mib = 1024 * 1024;
     // Inside the namespaces, init counts against the user namespace's tasks too; a pids cgroup
     // (program + shim + init), where there is one, meets the cap first (its counter says so),
-    // and RLIMIT_NPROC, one looser, backs it up.
+    // and RLIMIT_NPROC, looser, backs it up.
     let namespace_overhead = match isolation {
         Isolation::Namespaces => 1,
         Isolation::RlimitsOnly { .. } => 0,
     };
     let mut tasks = limits.processes + namespace_overhead + u64::from(spec.pids_cgroup);
+    if spec.pids_cgroup {
+        // The kernel charges RLIMIT_NPROC when a fork starts and the pids cgroup only later in
+        // it, so a bomb's concurrent forks met the looser rlimit first now and then (no counter
+        // says so, and the run was not named a process-limit hit). With slack, the pids cgroup
+        // always meets the cap first; the rlimit stays a backstop.
+        tasks += limits.processes.max(16);
+    }
     if !nproc_counted_per_namespace() || matches!(isolation, Isolation::RlimitsOnly { .. }) {
         tasks += count_tasks_of(sandbox_uid());
     }
