@@ -8,12 +8,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use coderoom_history::{NewSession, SessionId, SessionRecorder, Side};
-use coderoom_protocol::{
-    Control, Credential, DocId, JoinSecret, RoomId, RunReport, RunStep, Ticket,
-};
+use coderoom_classroom::hosting::{host as host_class, HostPlan};
+use coderoom_classroom::words::{self, describe, name_of, role_name};
+use coderoom_classroom::joining;
+use coderoom_history::SessionId;
+use coderoom_protocol::{Control, DocId, RunReport, RunStep, Ticket};
+use coderoom_room::files;
 use coderoom_room::net::{self, Hub, HubReport, Peer, PeerReport};
-use coderoom_room::{files, HubCore, RoomSettings};
 
 #[derive(clap::Args)]
 pub struct HostArgs {
@@ -129,17 +130,6 @@ fn run_async<T>(work: impl std::future::Future<Output = anyhow::Result<T>>) -> a
     result
 }
 
-fn identity() -> anyhow::Result<iroh::SecretKey> {
-    let data = coderoom_paths::DataDir::resolve()?;
-    Ok(net::load_or_create_identity(&data.identity_key())?)
-}
-
-fn random<const N: usize>() -> [u8; N] {
-    let mut bytes = [0u8; N];
-    rand::fill(&mut bytes);
-    bytes
-}
-
 /// Waits for Ctrl-C, or `seconds` when given (whichever comes first).
 async fn stop_signal(seconds: Option<u64>) {
     let timer = async {
@@ -174,165 +164,25 @@ fn dump(
     Ok(())
 }
 
-/// A free port on `bind`'s address when it asks for any (so history can note it before the
-/// hub starts, and a resumed room can come back on it).
-fn concrete(bind: SocketAddr) -> SocketAddr {
-    if bind.port() != 0 {
-        return bind;
-    }
-    std::net::UdpSocket::bind(bind)
-        .and_then(|socket| socket.local_addr())
-        .unwrap_or(bind)
-}
-
-/// What `host` starts from: the room, where it listens, its documents' states (for a resumed
-/// session) and the recorder, if keeping history.
-struct Hosting {
-    settings: RoomSettings,
-    bind: SocketAddr,
-    states: Vec<(DocId, Vec<u8>)>,
-    /// Who was in the resumed session, and whether they were removed.
-    members: Vec<(coderoom_protocol::Participant, bool)>,
-    /// The resumed session's rules (approval, lock, pen).
-    rules: Option<coderoom_room::Rules>,
-    recorder: Option<SessionRecorder>,
-}
-
-/// The room to host: new, or a past session from history.
-fn room_to_host(args: &HostArgs, secret: &iroh::SecretKey) -> anyhow::Result<Hosting> {
-    let me = net::peer_id(secret.public());
-    if let Some(id) = args.resume {
-        let mut history = crate::sessions::open_history()?;
-        let id = SessionId(id);
-        let info = history.session(id)?;
-        if info.side != Side::Hub {
-            anyhow::bail!(
-                "session {id} was joined, not hosted, here: `sessions export {id}` gives its files"
-            );
-        }
-        let mut bind = args.bind;
-        if bind.port() == 0 {
-            if let Some(port) = info
-                .address
-                .as_deref()
-                .and_then(|a| a.parse::<SocketAddr>().ok())
-                .map(|a| a.port())
-            {
-                bind.set_port(port);
-                if std::net::UdpSocket::bind(bind).is_err() {
-                    eprintln!("coderoom: port {port} is taken; learners need the new ticket");
-                    bind.set_port(0);
-                }
-            }
-        }
-        let bind = concrete(bind);
-        let settings = RoomSettings {
-            id: info.room,
-            title: info.title.clone(),
-            secret: match (args.new_ticket, info.secret) {
-                (false, Some(secret)) => secret,
-                _ => JoinSecret(random()),
-            },
-            code: info.code.clone().unwrap_or_else(new_code),
-            instructor: me,
-            instructor_name: "Instructor".into(),
-        };
-        let members = history.members(id)?;
-        let rules = history.rules(id)?;
-        history.reopen_session(
-            id,
-            Some(&bind.to_string()),
-            Some((settings.secret, &settings.code)),
-        )?;
-        let recorder = SessionRecorder::new(history, id)?;
-        let states = recorder.states();
-        return Ok(Hosting {
-            settings,
-            bind,
-            states,
-            members,
-            rules,
-            recorder: Some(recorder),
-        });
-    }
-    let bind = concrete(args.bind);
-    let settings = RoomSettings {
-        id: RoomId(random()),
-        title: args.title.clone(),
-        secret: JoinSecret(random()),
-        code: new_code(),
-        instructor: me,
-        instructor_name: "Instructor".into(),
-    };
-    if args.no_history {
-        return Ok(Hosting {
-            settings,
-            bind,
-            states: Vec::new(),
-            members: Vec::new(),
-            rules: None,
-            recorder: None,
-        });
-    }
-    let mut history = crate::sessions::open_history()?;
-    let id = history.begin_session(
-        &NewSession {
-            room: settings.id,
-            title: settings.title.clone(),
-            side: Side::Hub,
-            me,
-            secret: Some(settings.secret),
-            code: Some(settings.code.clone()),
-            address: Some(bind.to_string()),
-        },
-        coderoom_history::now_ms(),
-    )?;
-    let recorder = Some(SessionRecorder::new(history, id)?);
-    Ok(Hosting {
-        settings,
-        bind,
-        states: Vec::new(),
-        members: Vec::new(),
-        rules: None,
-        recorder,
-    })
-}
-
-fn new_code() -> String {
-    format!("{:06}", u32::from_le_bytes(random::<4>()) % 1_000_000)
-}
-
 pub fn host(args: HostArgs) -> anyhow::Result<ExitCode> {
     run_async(async move {
-        let secret = identity()?;
-        let Hosting {
-            settings,
-            bind,
-            states,
-            members,
-            rules,
-            recorder,
-        } = room_to_host(&args, &secret)?;
-        let code = settings.code.clone();
-        let title = settings.title.clone();
-        let session = recorder.as_ref().map(|r| r.session());
-        let mut core = HubCore::restore(settings, rand::random::<u64>() >> 12, states)?;
-        for reason in core.left_out_on_restore() {
-            eprintln!(
-                "coderoom: part of this session's history was left out because it is not a \
-                 document change Coderoom accepts ({reason})"
-            );
+        let hosting = host_class(&HostPlan {
+            title: args.title.clone(),
+            instructor_name: "Instructor".into(),
+            bind: args.bind,
+            resume: args.resume.map(SessionId),
+            new_ticket: args.new_ticket,
+            keep_history: !args.no_history,
+            announce: !args.no_lan,
+        })
+        .await?;
+        for note in &hosting.notes {
+            eprintln!("coderoom: {note}");
         }
-        core.restore_members(members);
-        if let Some(rules) = rules {
-            core.restore_rules(rules);
-        }
-        let journal = recorder.map(|r| Box::new(r) as net::BoxedJournal);
-        let hub = if args.no_lan || bind.ip().is_loopback() {
-            Hub::start(secret, bind, core, journal).await?
-        } else {
-            Hub::start_on_lan(secret, bind, core, journal).await?
-        };
+        let hub = hosting.hub;
+        let session = hosting.session;
+        let code = hub.settings().code.clone();
+        let title = hub.settings().title.clone();
         if args.approve {
             hub.control(Control::RequireApproval(true)).await;
         }
@@ -373,7 +223,8 @@ pub fn host(args: HostArgs) -> anyhow::Result<ExitCode> {
                         let people = hub.participants().await;
                         say!("dropped: {}: {reason}", name_of(&people, peer))
                     }
-                    HubReport::Changed(_) => {}
+                    // The terminal prints who is online every half second instead.
+                    HubReport::Changed(_) | HubReport::Participants(_) | HubReport::Presence(_) => {}
                     HubReport::HistoryFailed(reason) => {
                         eprintln!("coderoom: history is not being saved: {reason}")
                     }
@@ -517,30 +368,21 @@ pub fn nearby(args: NearbyArgs) -> anyhow::Result<ExitCode> {
 pub fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
     let ticket: Option<Ticket> = args.ticket.as_deref().map(str::parse).transpose()?;
     run_async(async move {
-        let secret = identity()?;
         let peer = match (&ticket, &args.code) {
             (Some(ticket), _) => {
                 // Back in a room this learner was in: their workspace as their own history
                 // last had it comes along (edits made while the hub was away included).
-                let me = net::peer_id(secret.public());
-                let earlier = if args.no_history {
-                    Vec::new()
-                } else {
-                    earlier_workspace(ticket.room, me)
-                };
-                if !earlier.is_empty() {
+                let (peer, resumed) = joining::join_with_ticket(
+                    ticket,
+                    args.bind,
+                    (args.name.clone(), args.colour.clone()),
+                    !args.no_history,
+                )
+                .await?;
+                if resumed {
                     say!("resuming: your workspace from your last time in this room");
                 }
-                Peer::rejoin(
-                    secret,
-                    args.bind,
-                    ticket.hub.clone(),
-                    ticket.room,
-                    Credential::Secret(ticket.secret),
-                    (args.name.clone(), args.colour.clone()),
-                    earlier,
-                )
-                .await?
+                peer
             }
             (None, Some(code)) => {
                 let rooms = net::nearby_rooms(args.bind, Duration::from_secs(3)).await?;
@@ -561,13 +403,11 @@ pub fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
                     ),
                 };
                 say!("found: {} ({})", room.title, room.hub.fmt_short());
-                Peer::join_nearby(
-                    secret,
-                    args.bind,
+                joining::join_nearby(
                     &room,
-                    code.clone(),
-                    args.name.clone(),
-                    args.colour.clone(),
+                    code,
+                    args.bind,
+                    (args.name.clone(), args.colour.clone()),
                 )
                 .await?
             }
@@ -608,7 +448,7 @@ pub fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
                         Some(PeerReport::Joined { role, title }) => {
                             say!("joined: {title} as {}", role_name(role));
                             if !args.no_history && learner_session.is_none() {
-                                match keep_learner_history(&peer, &title, ticket.as_ref()) {
+                                match joining::keep_learner_history(&peer, &title, ticket.as_ref()) {
                                     Ok(id) => {
                                         say!("session: {id}");
                                         learner_session = Some(id);
@@ -650,33 +490,17 @@ pub fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
                             say!("online: {}", list.iter().filter(|p| p.online).count());
                             people = list;
                         }
-                        Some(PeerReport::RoleChanged(role)) => say!(
-                            "role: the instructor made you {}{}",
-                            role_name(role),
-                            match role {
-                                coderoom_protocol::Role::Observer => ": you can watch but not edit",
-                                _ => "",
-                            }
-                        ),
+                        Some(PeerReport::RoleChanged(role)) => say!("role: {}", words::role_message(role)),
                         Some(PeerReport::Pen(holder)) => {
                             let had_it = pen_holder == Some(peer.id());
                             pen_holder = holder;
-                            say!("pen: {}", match holder {
-                                Some(holder) if holder == peer.id() => "you have the pen: you may edit the board".to_owned(),
-                                Some(holder) if had_it => format!("the instructor gave the pen to {}: the board is read-only for you again", name_of(&people, holder)),
-                                Some(holder) => format!("{} has the pen", name_of(&people, holder)),
-                                None if had_it => "the instructor took the pen back: the board is read-only for you again".to_owned(),
-                                None => "only the instructor edits the board".to_owned(),
-                            });
+                            say!("pen: {}", words::pen_message(holder, peer.id(), had_it, &people));
                             if let (Some((name, text)), None, true) = (&to_type, &typing, args.board && holder == Some(peer.id())) {
                                 typing = Some(Box::pin(type_text(&peer, DocId::Board, name.clone(), text.clone(), args.rate)));
                             }
                         }
-                        Some(PeerReport::Follow { leader, binding }) => say!("follow: {}", match (leader, binding) {
-                            (Some(leader), true) => format!("lecture mode: you follow {} until it ends", name_of(&people, leader)),
-                            (Some(leader), false) => format!("following {}", name_of(&people, leader)),
-                            (None, _) => "lecture mode is over".to_owned(),
-                        }),
+                        Some(PeerReport::Follow { leader, binding }) => say!("follow: {}", words::follow_message(leader, binding, &people)),
+                        Some(PeerReport::Retrying(after)) => say!("retrying: in {} ms", after.as_millis()),
                         Some(PeerReport::Presence(changes)) => {
                             for (_, state) in changes {
                                 match state {
@@ -837,52 +661,6 @@ fn files_hash(files: &BTreeMap<String, String>) -> String {
     hasher.finalize().to_hex()[..16].to_owned()
 }
 
-/// Starts this learner's own history of the room it joined.
-/// This learner's workspace in `room` as their newest session there last had it.
-fn earlier_workspace(
-    room: coderoom_protocol::RoomId,
-    me: coderoom_protocol::PeerId,
-) -> Vec<(DocId, Vec<u8>)> {
-    let Ok(history) = crate::sessions::open_history() else {
-        return Vec::new();
-    };
-    let newest = history.sessions().ok().and_then(|sessions| {
-        sessions
-            .into_iter()
-            .filter(|s| s.info.room == room && s.info.side == Side::Learner && s.info.me == me)
-            .max_by_key(|s| (s.last_ms, s.info.id))
-    });
-    let workspace = DocId::Workspace(me);
-    newest
-        .and_then(|session| history.state_at(session.info.id, workspace, None).ok())
-        .map(|doc| vec![(workspace, files::full_state(&doc))])
-        .unwrap_or_default()
-}
-
-fn keep_learner_history(
-    peer: &Peer,
-    title: &str,
-    ticket: Option<&Ticket>,
-) -> anyhow::Result<SessionId> {
-    let mut history = crate::sessions::open_history()?;
-    let id = history.begin_session(
-        &NewSession {
-            room: ticket.map(|t| t.room).unwrap_or(RoomId([0; 16])),
-            title: title.to_owned(),
-            side: Side::Learner,
-            me: peer.id(),
-            secret: None,
-            code: None,
-            address: ticket.map(|t| t.to_string()),
-        },
-        coderoom_history::now_ms(),
-    )?;
-    let recorder = SessionRecorder::new(history, id)?;
-    peer.keep_history(Box::new(recorder))
-        .map_err(anyhow::Error::msg)?;
-    Ok(id)
-}
-
 async fn type_text(peer: &Peer, doc: DocId, file: String, text: String, rate: f64) {
     let pause = Duration::from_secs_f64(1.0 / rate.max(0.1));
     let mut offset = 0u32;
@@ -898,43 +676,3 @@ async fn type_text(peer: &Peer, doc: DocId, file: String, text: String, rate: f6
     }
 }
 
-fn role_name(role: coderoom_protocol::Role) -> &'static str {
-    match role {
-        coderoom_protocol::Role::Instructor => "instructor",
-        coderoom_protocol::Role::Learner => "learner",
-        coderoom_protocol::Role::Observer => "observer",
-    }
-}
-
-/// A participant's name from the last list, for messages (never an id).
-fn name_of(people: &[coderoom_protocol::Participant], who: coderoom_protocol::PeerId) -> String {
-    people
-        .iter()
-        .find(|p| p.id == who)
-        .map(|p| p.name.clone())
-        .unwrap_or_else(|| "the instructor".into())
-}
-
-/// What an instructor command did, in words.
-fn describe(control: &Control, people: &[coderoom_protocol::Participant]) -> String {
-    let name = |who: &coderoom_protocol::PeerId| name_of(people, *who);
-    match control {
-        Control::Approve(who) => format!("{} is in", name(who)),
-        Control::Deny(who) => format!("{} was not let in", name(who)),
-        Control::Remove(who) => format!("{} was removed", name(who)),
-        Control::SetRole(who, role) => format!("{} is now {}", name(who), role_name(*role)),
-        Control::Lock(true) => "the room is locked to newcomers".into(),
-        Control::Lock(false) => "newcomers may join again".into(),
-        Control::RequireApproval(true) => "newcomers wait for your approval".into(),
-        Control::RequireApproval(false) => "newcomers join without approval".into(),
-        Control::GivePen(Some(who)) => format!("{} has the pen", name(who)),
-        Control::GivePen(None) => "you took the pen back".into(),
-        Control::Follow { binding: true, .. } => "lecture mode: everyone follows you".into(),
-        Control::Follow { .. } => "lecture mode is over".into(),
-        Control::AllowCodeJoins => "joining with the room code works again".into(),
-        Control::CodeJoinsNeedApproval(true) => "code joins wait for your approval".into(),
-        Control::CodeJoinsNeedApproval(false) => "code joins need no approval".into(),
-        Control::EndClass => "the class has ended".into(),
-        Control::Participants(_) | Control::JoinRequest(_) => String::new(),
-    }
-}

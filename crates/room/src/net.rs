@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, Mutex, Notify};
 use yrs::Doc;
 
 use crate::core::hub::ConnId;
+use crate::core::sync;
 use crate::queue::OutQueue;
 use crate::{
     files, HubAction, HubCore, HubEvent, PeerAction, PeerCore, PeerEvent, RoomError, RoomSettings,
@@ -317,6 +318,36 @@ pub enum HubReport {
     Chat(ChatLine),
     /// A step of someone's run.
     Run(RunReport),
+    /// Who is in the room changed.
+    Participants(Vec<coderoom_protocol::Participant>),
+    /// Where learners are changed (`None`: that client left).
+    Presence(Vec<crate::presence::PresenceChange>),
+}
+
+/// A change to a document that an editor showing it must take in: what came from elsewhere
+/// (peers, the hub, a resync), never an edit made here, which the editor already has.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DocumentChange {
+    /// A yrs v1 update to apply.
+    Update { doc: DocId, update: Vec<u8> },
+    /// The replica was started again from the hub's copy: load it whole.
+    Reset { doc: DocId },
+}
+
+/// Where an app's editors get [`DocumentChange`]s.
+pub type DocumentChanges = mpsc::UnboundedReceiver<DocumentChange>;
+
+/// Screens an editor's update against the replica, then applies it as an edit made here.
+fn editor_update(doc: &Doc, update: &[u8]) -> Result<(), RoomError> {
+    if update.len() > coderoom_protocol::MAX_UPDATE {
+        return Err(RoomError::BadUpdate(format!(
+            "an edit of {} MB is more than a room takes at once ({} MB)",
+            update.len() / 1_000_000,
+            coderoom_protocol::MAX_UPDATE / 1_000_000
+        )));
+    }
+    sync::screen_for(doc, update, coderoom_protocol::MAX_UPDATE)?;
+    sync::apply_screened(doc, update)
 }
 
 /// The hub's state, shared by its connections: each one hands its frames to the core under a
@@ -328,6 +359,8 @@ struct HubState {
     /// Whether a history failure has been reported (once until writes work again).
     journal_failing: bool,
     reports: mpsc::UnboundedSender<HubReport>,
+    /// The instructor's editors, when watching.
+    editors: Option<mpsc::UnboundedSender<DocumentChange>>,
     started: Instant,
     next_conn: ConnId,
 }
@@ -389,7 +422,20 @@ impl HubState {
                     doc,
                     author,
                     update,
-                } => self.journal(|journal| journal.update(doc, Some(author), &update)),
+                } => {
+                    self.journal(|journal| journal.update(doc, Some(author), &update));
+                    if author != self.core.settings().instructor {
+                        if let Some(editors) = &self.editors {
+                            let _ = editors.send(DocumentChange::Update { doc, update });
+                        }
+                    }
+                }
+                HubAction::Participants(list) => {
+                    let _ = self.reports.send(HubReport::Participants(list));
+                }
+                HubAction::Presence(changes) => {
+                    let _ = self.reports.send(HubReport::Presence(changes));
+                }
                 HubAction::Chat(line) => {
                     self.journal(|journal| journal.chat(&line));
                     let _ = self.reports.send(HubReport::Chat(line));
@@ -533,6 +579,9 @@ pub struct Hub {
     shared: SharedHub,
     settings: RoomSettings,
     reports: Mutex<mpsc::UnboundedReceiver<HubReport>>,
+    /// The instructor's awareness client: new each time, as a restarted yjs client's is.
+    presence_client: u64,
+    presence_clock: AtomicU64,
 }
 
 impl Hub {
@@ -571,6 +620,7 @@ impl Hub {
             journal,
             journal_failing: false,
             reports: report_tx,
+            editors: None,
             started: Instant::now(),
             next_conn: 0,
         }));
@@ -587,6 +637,8 @@ impl Hub {
             shared,
             settings,
             reports: Mutex::new(reports),
+            presence_client: rand::random::<u64>() >> 11,
+            presence_clock: AtomicU64::new(1),
         }
     }
 
@@ -632,6 +684,38 @@ impl Hub {
         let mut hub = lock(&self.shared);
         let actions = hub.core.edit(doc, edit);
         hub.carry_out(actions);
+    }
+
+    /// Applies an update made by the instructor's editor (a yjs update from the web view),
+    /// screened like a peer's; it goes to the room as any edit of the instructor's does.
+    pub async fn apply_editor_update(&self, doc: DocId, update: &[u8]) -> Result<(), RoomError> {
+        let mut hub = lock(&self.shared);
+        let mut outcome = Ok(());
+        let actions = hub
+            .core
+            .edit(doc, |replica| outcome = editor_update(replica, update));
+        hub.carry_out(actions);
+        outcome
+    }
+
+    /// Where the instructor is (file, cursor), for learners' editors and lecture mode.
+    pub async fn set_presence(&self, presence: &crate::presence::Presence) {
+        let clock = self.presence_clock.fetch_add(1, Ordering::Relaxed) as u32;
+        let payload = crate::presence::encode(self.presence_client, clock, Some(presence));
+        let _ = lock(&self.shared).handle(HubEvent::InstructorPresence(payload));
+    }
+
+    /// From now on, every change to a document from elsewhere (learners' edits) comes out of
+    /// the returned receiver, for the instructor's editors (replacing an earlier watcher).
+    pub fn watch_documents(&self) -> DocumentChanges {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        lock(&self.shared).editors = Some(sender);
+        receiver
+    }
+
+    /// A document's whole state (a yrs v1 update), for an editor opening it.
+    pub fn document_state(&self, doc: DocId) -> Option<Vec<u8>> {
+        lock(&self.shared).core.doc(doc).map(files::full_state)
     }
 
     pub async fn files(&self, doc: DocId) -> Option<BTreeMap<String, String>> {
@@ -727,6 +811,8 @@ pub enum PeerReport {
         leader: Option<PeerId>,
         binding: bool,
     },
+    /// Away from the hub: the next attempt to reach it is in this long.
+    Retrying(Duration),
 }
 
 /// A peer's state, shared by its connection's reader, its edits and its reconnect loop, as the
@@ -744,6 +830,8 @@ struct PeerState {
     unsent_chat: Vec<Message>,
     /// Who the hub last said was online (for the learner's history).
     here: BTreeMap<PeerId, coderoom_protocol::Participant>,
+    /// The learner's editors, when watching.
+    editors: Option<mpsc::UnboundedSender<DocumentChange>>,
 }
 
 type SharedPeer = Arc<std::sync::Mutex<PeerState>>;
@@ -773,6 +861,12 @@ impl PeerState {
                     continue;
                 }
                 PeerAction::Applied { doc, update, mine } => {
+                    if let (Some(editors), false) = (&self.editors, mine) {
+                        let _ = editors.send(DocumentChange::Update {
+                            doc,
+                            update: update.clone(),
+                        });
+                    }
                     let author = mine.then(|| self.core.me());
                     match self.journal(|journal| journal.update(doc, author, &update)) {
                         Some(failed) => failed,
@@ -793,6 +887,9 @@ impl PeerState {
                     PeerReport::Run(report)
                 }
                 PeerAction::Reset(doc) => {
+                    if let Some(editors) = &self.editors {
+                        let _ = editors.send(DocumentChange::Reset { doc });
+                    }
                     let Some(state) = self.core.doc(doc).map(files::full_state) else {
                         continue;
                     };
@@ -977,6 +1074,7 @@ impl Peer {
             journal: None,
             here: BTreeMap::new(),
             unsent_chat: Vec::new(),
+            editors: None,
         }));
         let task = tokio::spawn(peer_loop(
             endpoint.clone(),
@@ -1009,6 +1107,36 @@ impl Peer {
         let mut peer = lock_peer(&self.shared);
         let actions = peer.core.edit(doc, edit);
         peer.carry_out(actions);
+    }
+
+    /// Applies an update made by this learner's editor (a yjs update from the web view),
+    /// screened first; it reaches the hub as any edit made here does.
+    pub async fn apply_editor_update(&self, doc: DocId, update: &[u8]) -> Result<(), RoomError> {
+        let mut peer = lock_peer(&self.shared);
+        let mut outcome = Ok(());
+        let actions = peer
+            .core
+            .edit(doc, |replica| outcome = editor_update(replica, update));
+        peer.carry_out(actions);
+        outcome
+    }
+
+    /// From now on, every change to a replica from elsewhere (the hub, a resync) comes out of
+    /// the returned receiver, for this learner's editors (replacing an earlier watcher).
+    pub fn watch_documents(&self) -> DocumentChanges {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        lock_peer(&self.shared).editors = Some(sender);
+        receiver
+    }
+
+    /// A replica's whole state (a yrs v1 update), for an editor opening it.
+    pub fn document_state(&self, doc: DocId) -> Option<Vec<u8>> {
+        lock_peer(&self.shared).core.doc(doc).map(files::full_state)
+    }
+
+    /// Whether the hub would take this learner's edits to `doc` now (role and pen).
+    pub fn may_write(&self, doc: DocId) -> bool {
+        lock_peer(&self.shared).core.may_write(doc)
     }
 
     /// Whether this peer has edits the hub has not been sent yet (typed while away from it, or
@@ -1189,6 +1317,7 @@ async fn peer_loop(
         // Offline: edits go on in the replicas meanwhile.
         let jitter =
             Duration::from_millis(rand::random::<u64>() % (backoff.as_millis() as u64 / 2 + 1));
+        let _ = reports.send(PeerReport::Retrying(backoff + jitter));
         tokio::time::sleep(backoff + jitter).await;
         backoff = (backoff * 2).min(BACKOFF_MAX);
     }

@@ -68,6 +68,9 @@ pub enum HubEvent {
     Instructor(Control),
     /// The instructor writes in the chat from the hub's own window.
     InstructorSays(String),
+    /// Where the instructor is in the hub's own window (an awareness payload of
+    /// [`crate::presence::encode`]), for learners' editors and lecture mode.
+    InstructorPresence(Vec<u8>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -107,6 +110,10 @@ pub enum HubAction {
     CodeJoinsPaused {
         wrong_codes: usize,
     },
+    /// Who is in the room changed (the same list peers are sent), for the instructor's window.
+    Participants(Vec<Participant>),
+    /// Where learners are changed (`None`: that client left), for the instructor's window.
+    Presence(Vec<crate::presence::PresenceChange>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,6 +190,8 @@ pub struct HubCore {
     /// Each document's whole state as last encoded, for resets: made when first needed after
     /// the document last changed, so a learner's refused edits cost a copy, not an encoding.
     full_states: BTreeMap<DocId, Vec<u8>>,
+    /// The instructor's last presence (the instructor is not a member), for newcomers.
+    instructor_presence: Option<Vec<u8>>,
 }
 
 impl HubCore {
@@ -214,6 +223,7 @@ impl HubCore {
             left_out: Vec::new(),
             ended: false,
             full_states: BTreeMap::new(),
+            instructor_presence: None,
         }
     }
 
@@ -374,10 +384,12 @@ impl HubCore {
     }
 
     fn broadcast_participants(&self, out: &mut Vec<HubAction>) {
+        let participants = self.participants();
         self.broadcast(
-            &Message::Control(Control::Participants(self.participants())),
+            &Message::Control(Control::Participants(participants.clone())),
             out,
         );
+        out.push(HubAction::Participants(participants));
     }
 
     /// Handles one event at `now_ms` (a monotonic clock in milliseconds).
@@ -402,7 +414,13 @@ impl HubCore {
                     if let Some(member) = self.members.get_mut(&connection.peer) {
                         member.awareness = None;
                     }
-                    for (client, clock) in self.presence_clients.remove(&conn).unwrap_or_default() {
+                    let gone_clients = self.presence_clients.remove(&conn).unwrap_or_default();
+                    if !gone_clients.is_empty() {
+                        out.push(HubAction::Presence(
+                            gone_clients.keys().map(|client| (*client, None)).collect(),
+                        ));
+                    }
+                    for (client, clock) in gone_clients {
                         let gone = crate::presence::encode(client, clock.wrapping_add(1), None);
                         self.broadcast(&Message::Awareness { payload: gone }, &mut out);
                     }
@@ -416,6 +434,10 @@ impl HubCore {
             HubEvent::Instructor(control) => self.instructor(control, &mut out),
             HubEvent::InstructorSays(text) => {
                 let _ = self.chat(now_ms, (self.settings.instructor, None), &text, &mut out);
+            }
+            HubEvent::InstructorPresence(payload) => {
+                self.instructor_presence = Some(payload.clone());
+                self.broadcast(&Message::Awareness { payload }, &mut out);
             }
         }
         out
@@ -621,6 +643,20 @@ impl HubCore {
                     Ok(clients) => clients,
                     Err(error) => return self.violation(conn, error.to_string(), out),
                 };
+                // Presence names who it is: nobody may show up as someone else (or as the
+                // instructor, whose cursor learners follow in lecture mode).
+                if clients
+                    .iter()
+                    .any(|(_, _, state)| state.as_ref().is_some_and(|p| p.peer != peer))
+                {
+                    return self.violation(conn, "presence in someone else's name".into(), out);
+                }
+                out.push(HubAction::Presence(
+                    clients
+                        .iter()
+                        .map(|(client, _, state)| (*client, state.clone()))
+                        .collect(),
+                ));
                 // Remembered so the hub can announce these clients gone when the connection is.
                 let known = self.presence_clients.entry(conn).or_default();
                 for (client, clock, _) in clients {
@@ -925,15 +961,18 @@ impl HubCore {
                 });
             }
         }
-        for (other, member) in &self.members {
-            if let (Some(payload), true) = (&member.awareness, *other != peer) {
-                out.push(HubAction::Send {
-                    conn,
-                    message: Message::Awareness {
-                        payload: payload.clone(),
-                    },
-                });
-            }
+        let others = self
+            .members
+            .iter()
+            .filter(|(other, _)| **other != peer)
+            .filter_map(|(_, member)| member.awareness.as_ref());
+        for payload in self.instructor_presence.iter().chain(others) {
+            out.push(HubAction::Send {
+                conn,
+                message: Message::Awareness {
+                    payload: payload.clone(),
+                },
+            });
         }
         out.push(HubAction::Send {
             conn,
