@@ -57,16 +57,25 @@ fn wait_for_port(port: u16, within: Duration) -> anyhow::Result<()> {
 pub struct RunningApp {
     pub client: Client,
     driver: Child,
-    _data_dir: tempfile::TempDir,
+    data_dir: std::sync::Arc<tempfile::TempDir>,
 }
 
 impl RunningApp {
     /// Starts `binary` with a fresh data dir of its own and waits for its web view.
     pub async fn launch(binary: &Path) -> anyhow::Result<Self> {
+        let data_dir = tempfile::Builder::new().prefix("coderoom-e2e").tempdir()?;
+        Self::launch_in(binary, std::sync::Arc::new(data_dir)).await
+    }
+
+    /// Starts `binary` on `data_dir` (a second start of the same install, after a crash, say).
+    /// The app listens on loopback only (`CODEROOM_BIND`): tests never reach another network.
+    pub async fn launch_in(
+        binary: &Path,
+        data_dir: std::sync::Arc<tempfile::TempDir>,
+    ) -> anyhow::Result<Self> {
         if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
             bail!("no display: run the end-to-end tests under xvfb-run (the README's test command does)");
         }
-        let data_dir = tempfile::Builder::new().prefix("coderoom-e2e").tempdir()?;
         let port = free_port()?;
         let native_port = free_port()?;
         // WebKitWebDriver starts the app with the driver's environment, so the data dir set here
@@ -75,6 +84,7 @@ impl RunningApp {
             .args(["--port", &port.to_string()])
             .args(["--native-port", &native_port.to_string()])
             .env("CODEROOM_DATA_DIR", data_dir.path())
+            .env("CODEROOM_BIND", "127.0.0.1:0")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             // Its own process group, so stopping it also stops WebKitWebDriver and the app.
@@ -113,8 +123,95 @@ impl RunningApp {
         Ok(Self {
             client,
             driver: app.0.take().context("driver guard emptied twice")?,
-            _data_dir: data_dir,
+            data_dir,
         })
+    }
+
+    /// This install's data dir (to start it again on the same one).
+    pub fn data_dir(&self) -> std::sync::Arc<tempfile::TempDir> {
+        std::sync::Arc::clone(&self.data_dir)
+    }
+
+    /// Kills the app and its driver at once, as a crash or a pulled plug would.
+    pub fn kill(mut self) {
+        stop(&mut self.driver);
+    }
+
+    /// Clicks the element `css` matches (waiting for it).
+    pub async fn click(&self, css: &str) -> anyhow::Result<()> {
+        self.wait_for(css)
+            .await?
+            .click()
+            .await
+            .with_context(|| format!("clicking `{css}`"))
+    }
+
+    /// Types `text` into the field `css` matches, replacing what it held.
+    pub async fn fill(&self, css: &str, text: &str) -> anyhow::Result<()> {
+        let field = self.wait_for(css).await?;
+        field.clear().await?;
+        field
+            .send_keys(text)
+            .await
+            .with_context(|| format!("typing into `{css}`"))
+    }
+
+    /// The text of the element `css` matches (its value for form fields).
+    pub async fn text_of(&self, css: &str) -> anyhow::Result<String> {
+        let element = self.wait_for(css).await?;
+        if let Some(value) = element.prop("value").await? {
+            return Ok(value);
+        }
+        Ok(element.text().await?)
+    }
+
+    /// Runs `script` in the page and returns its result as text.
+    pub async fn script(&self, script: &str) -> anyhow::Result<serde_json::Value> {
+        Ok(self.client.execute(script, vec![]).await?)
+    }
+
+    /// Waits until `probe` holds, failing with `what` after `within`.
+    pub async fn until<F, Fut>(&self, within: Duration, what: &str, probe: F) -> anyhow::Result<()>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<bool>>,
+    {
+        if self.eventually(within, probe).await? {
+            Ok(())
+        } else {
+            bail!("{what} (waited {within:?})")
+        }
+    }
+
+    /// Waits until the page's text (all of it) contains `needle`.
+    pub async fn until_page_says(&self, needle: &str, within: Duration) -> anyhow::Result<()> {
+        let needle = needle.to_owned();
+        self.until(within, &format!("the window never said {needle:?}"), || {
+            let needle = needle.clone();
+            async move {
+                let text = self.script("return document.body.innerText").await?;
+                Ok(text.as_str().is_some_and(|t| t.contains(&needle)))
+            }
+        })
+        .await
+    }
+
+    /// Gives a name (the first-start form) and waits for the start screen.
+    pub async fn introduce(&self, name: &str) -> anyhow::Result<()> {
+        self.fill("#profile-name", name).await?;
+        self.click("#profile-save").await?;
+        self.wait_for("#host-start").await?;
+        Ok(())
+    }
+
+    /// Clicks into the editor and types `keys` as a user would.
+    pub async fn type_in_editor(&self, keys: &str) -> anyhow::Result<()> {
+        self.click(".monaco-editor .view-lines").await?;
+        self.wait_for(".monaco-editor textarea")
+            .await?
+            .send_keys(keys)
+            .await
+            .context("typing in the editor")
     }
 
     /// Waits for a CSS selector to match, with a readable error naming it.
@@ -122,6 +219,7 @@ impl RunningApp {
         self.client
             .wait()
             .at_most(Duration::from_secs(30))
+            .every(Duration::from_millis(50))
             .for_element(Locator::Css(css))
             .await
             .with_context(|| format!("the window never showed `{css}`"))

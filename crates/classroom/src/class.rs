@@ -349,6 +349,19 @@ impl Class {
                 vec![self.people_event().await, self.access_event().await]
             }
             HubReport::Presence(changes) => vec![presence_event(changes)],
+            HubReport::Rules(rules) => {
+                let message = {
+                    let known = self.known();
+                    match rules.pen {
+                        Some(holder) => format!("{} has the pen", words::name_of(&known.people, holder)),
+                        None => "only you edit the board".into(),
+                    }
+                };
+                vec![ClassEvent::Pen {
+                    holder: rules.pen.map(person_key),
+                    message,
+                }]
+            }
         }
     }
 

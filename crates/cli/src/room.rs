@@ -224,7 +224,10 @@ pub fn host(args: HostArgs) -> anyhow::Result<ExitCode> {
                         say!("dropped: {}: {reason}", name_of(&people, peer))
                     }
                     // The terminal prints who is online every half second instead.
-                    HubReport::Changed(_) | HubReport::Participants(_) | HubReport::Presence(_) => {}
+                    HubReport::Changed(_)
+                    | HubReport::Participants(_)
+                    | HubReport::Presence(_)
+                    | HubReport::Rules(_) => {}
                     HubReport::HistoryFailed(reason) => {
                         eprintln!("coderoom: history is not being saved: {reason}")
                     }

@@ -320,6 +320,8 @@ pub enum HubReport {
     Run(RunReport),
     /// Who is in the room changed.
     Participants(Vec<coderoom_protocol::Participant>),
+    /// The room's rules changed (approval, lock, pen).
+    Rules(crate::Rules),
     /// Where learners are changed (`None`: that client left).
     Presence(Vec<crate::presence::PresenceChange>),
 }
@@ -443,7 +445,10 @@ impl HubState {
                 HubAction::Standing(standing) => {
                     self.journal(|journal| journal.standing(&standing))
                 }
-                HubAction::Rules(rules) => self.journal(|journal| journal.rules(&rules)),
+                HubAction::Rules(rules) => {
+                    self.journal(|journal| journal.rules(&rules));
+                    let _ = self.reports.send(HubReport::Rules(rules));
+                }
                 HubAction::Run(report) => {
                     self.journal(|journal| journal.run(&report));
                     let _ = self.reports.send(HubReport::Run(report));

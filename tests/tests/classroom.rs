@@ -1,0 +1,116 @@
+//! The classroom in two real windows: an instructor's app and a learner's app, each with its own
+//! data dir, driven as their users would drive them (mouse and keyboard, nothing else).
+
+use std::time::Duration;
+
+use coderoom_tests::{app_binary, RunningApp};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// The instructor hosts a Python class; the learner joins with the ticket read off the
+/// instructor's window. Both are left with the board open.
+async fn class_of_two() -> anyhow::Result<(RunningApp, RunningApp)> {
+    let binary = app_binary(env!("CARGO_TARGET_TMPDIR"))?;
+    let (teacher, learner) = tokio::try_join!(RunningApp::launch(&binary), RunningApp::launch(&binary))?;
+    teacher.introduce("Grace").await?;
+    teacher.fill("#host-title", "Loops").await?;
+    teacher.click("#host-start").await?;
+    teacher.wait_for("#connection[data-state='hosting']").await?;
+    teacher.click("#show-code").await?;
+    let ticket = teacher.text_of("#ticket-text").await?;
+    let code = teacher.text_of("#room-code").await?;
+    assert!(ticket.starts_with("coderoom"), "the ticket shown is {ticket:?}");
+    assert_eq!(code.trim().len(), 6, "the code shown is {code:?}");
+    teacher.wait_for("img.qr").await?;
+    teacher.click("#show-code-view button.primary").await?;
+
+    learner.introduce("Ada").await?;
+    learner.fill("#join-ticket", &ticket).await?;
+    learner.click("#join-start").await?;
+    learner
+        .wait_for("#connection[data-state='connected']")
+        .await?;
+    // The board's starter file opens by itself.
+    learner
+        .until(WAIT, "the learner never saw the board's starter", || async {
+            Ok(learner.editor_text().await?.contains("def greet(name):"))
+        })
+        .await?;
+    teacher
+        .until(WAIT, "the instructor never saw Ada online", || async {
+            Ok(teacher.text_of("#online-count").await? == "1 online")
+        })
+        .await?;
+    Ok((teacher, learner))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn typing_shows_in_the_other_window_with_names_on_cursors() -> anyhow::Result<()> {
+    let (teacher, learner) = class_of_two().await?;
+
+    // The board is read-only for a learner without the pen, and the window says so.
+    learner.wait_for("#read-only-banner").await?;
+    learner.type_in_editor("nope").await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!learner.editor_text().await?.contains("nope"));
+
+    // The instructor types on the board: the learner sees it.
+    teacher.type_in_editor("# from Grace\n").await?;
+    learner
+        .until(WAIT, "Grace's line never reached Ada", || async {
+            Ok(learner.editor_text().await?.contains("# from Grace"))
+        })
+        .await?;
+
+    // The instructor gives Ada the pen: she may type on the board, and it reaches Grace.
+    teacher
+        .click("#participants .person[data-name='Ada'] .pen")
+        .await?;
+    learner.until_page_says("you have the pen", WAIT).await?;
+    learner
+        .until(WAIT, "the read-only banner stayed", || async {
+            Ok(learner
+                .script("return !document.querySelector('#read-only-banner')")
+                .await?
+                .as_bool()
+                .unwrap_or(false))
+        })
+        .await?;
+    learner.type_in_editor("# from Ada\n").await?;
+    teacher
+        .until(WAIT, "Ada's line never reached Grace", || async {
+            Ok(teacher.editor_text().await?.contains("# from Ada"))
+        })
+        .await?;
+    // Ada's cursor shows in Grace's editor with her name.
+    teacher
+        .until(WAIT, "Ada's cursor label never showed", || async {
+            let labels = teacher
+                .script(
+                    "return [...document.querySelectorAll('.remote-cursor-label')].map(l => l.textContent)",
+                )
+                .await?;
+            Ok(labels.to_string().contains("Ada"))
+        })
+        .await?;
+
+    // Taking the pen back makes the board read-only for her again.
+    teacher
+        .click("#participants .person[data-name='Ada'] .pen")
+        .await?;
+    learner.until_page_says("took the pen back", WAIT).await?;
+    learner.wait_for("#read-only-banner").await?;
+
+    save_screenshot(&teacher, "instructor").await?;
+    save_screenshot(&learner, "learner").await?;
+    teacher.close().await?;
+    learner.close().await
+}
+
+async fn save_screenshot(app: &RunningApp, who: &str) -> anyhow::Result<()> {
+    let png = app.client.screenshot().await?;
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("coderoom-{who}.png"));
+    std::fs::write(&path, png)?;
+    println!("screenshot saved to {}", path.display());
+    Ok(())
+}
