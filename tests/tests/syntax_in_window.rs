@@ -21,8 +21,18 @@ const COLOUR_OF: &str = "
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn syntax_features_work_in_the_window() -> anyhow::Result<()> {
     let app = RunningApp::launch(&app_binary(env!("CARGO_TARGET_TMPDIR"))?).await?;
+    // A class of one: the board starts with the Python starter.
+    app.introduce("Grace").await?;
+    app.click("#host-start").await?;
     app.wait_for(".monaco-editor .view-lines .view-line")
         .await?;
+    let expected_version = format!("Coderoom v{}", env!("CARGO_PKG_VERSION"));
+    app.until(
+        Duration::from_secs(10),
+        "the status bar never showed the version",
+        || async { Ok(app.text_of("#app-version").await? == expected_version) },
+    )
+    .await?;
 
     // The outline lists the starter's function, and clicking it moves the cursor there.
     let greet = app.wait_for("#outline-list .symbol-function").await?;

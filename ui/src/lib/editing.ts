@@ -1,6 +1,7 @@
 // The one Monaco editor of the class view: a model per open file, each bound to its Y.Text with
 // y-monaco; others' cursors drawn in their colours with their names; this person's cursor sent
 // as presence; and following (by choice, or lecture mode's).
+import { writable } from "svelte/store";
 import { MonacoBinding } from "y-monaco";
 import type { Documents, SharedDoc } from "./docs";
 import { api, type PresenceState } from "./ipc";
@@ -20,6 +21,8 @@ const bound = new Map<string, Bound>();
 let shown: Tab | null = null;
 let following: string | null = null;
 let onUserMove: () => void = () => undefined;
+/** `Ln 2, Col 5` of this person's cursor, for the status bar. */
+export const cursorPosition = writable("");
 
 const keyOf = (tab: Tab) => `${tab.doc}\n${tab.file}`;
 const prefersDark = window.matchMedia("(prefers-color-scheme: dark)");
@@ -47,7 +50,10 @@ export function createEditor(element: HTMLElement, userMoved: () => void) {
   editor.onKeyDown(() => onUserMove());
   editor.onMouseDown(() => onUserMove());
   element.addEventListener("wheel", () => onUserMove(), { passive: true });
-  editor.onDidChangeCursorSelection(() => sendPresence());
+  editor.onDidChangeCursorSelection((event) => {
+    cursorPosition.set(`Ln ${event.selection.positionLineNumber}, Col ${event.selection.positionColumn}`);
+    sendPresence();
+  });
   return editor;
 }
 
