@@ -185,15 +185,19 @@ impl RunningApp {
 
     /// Waits until the page's text (all of it) contains `needle`.
     pub async fn until_page_says(&self, needle: &str, within: Duration) -> anyhow::Result<()> {
-        let needle = needle.to_owned();
-        self.until(within, &format!("the window never said {needle:?}"), || {
-            let needle = needle.clone();
-            async move {
-                let text = self.script("return document.body.innerText").await?;
-                Ok(text.as_str().is_some_and(|t| t.contains(&needle)))
-            }
-        })
-        .await
+        let page = || async { self.script("return document.body.innerText").await };
+        let said = self
+            .eventually(within, || async {
+                Ok(page().await?.as_str().is_some_and(|t| t.contains(needle)))
+            })
+            .await?;
+        if !said {
+            bail!(
+                "the window never said {needle:?} (waited {within:?}); it shows:\n{}",
+                page().await?.as_str().unwrap_or_default()
+            );
+        }
+        Ok(())
     }
 
     /// Gives a name (the first-start form) and waits for the start screen.

@@ -4,6 +4,10 @@
 use std::time::Duration;
 
 use coderoom_tests::{app_binary, RunningApp};
+use fantoccini::key::Key;
+
+/// The Enter key (a "\n" in typed text is a character, which a form field does not submit on).
+const ENTER: Key = Key::Enter;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -113,4 +117,93 @@ async fn save_screenshot(app: &RunningApp, who: &str) -> anyhow::Result<()> {
     std::fs::write(&path, png)?;
     println!("screenshot saved to {}", path.display());
     Ok(())
+}
+
+/// Picks a document in the file tree's document list.
+async fn browse(app: &RunningApp, option: &str) -> anyhow::Result<()> {
+    app.click(&format!("#doc-picker option{option}")).await
+}
+
+/// Makes a file with the file tree's "+ File" and types `text` in it.
+async fn new_file(app: &RunningApp, name: &str, text: &str) -> anyhow::Result<()> {
+    app.click("#new-file").await?;
+    app.fill("#file-name-input", &format!("{name}{ENTER}")).await?;
+    app.wait_for(&format!(".tab.active[data-file='{name}']")).await?;
+    app.type_in_editor(text).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn files_lecture_mode_and_removal() -> anyhow::Result<()> {
+    let (teacher, learner) = class_of_two().await?;
+
+    // Ada makes a file in her own workspace; a bad name gets a sentence, not a file.
+    browse(&learner, "[value^='ws:']").await?;
+    learner.click("#new-file").await?;
+    learner.fill("#file-name-input", &format!("..{ENTER}")).await?;
+    learner.until_page_says("cannot be a file name", WAIT).await?;
+    learner.fill("#file-name-input", &format!("a/b.py{ENTER}")).await?;
+    learner.until_page_says("cannot hold `/`", WAIT).await?;
+    learner.fill("#file-name-input", &Key::Escape.to_string()).await?;
+    new_file(&learner, "mine.py", "print('mine')").await?;
+
+    // The instructor opens Ada's workspace, sees her file, and types in it to help.
+    browse(&teacher, "[value^='ws:']").await?;
+    teacher.click("#file-tree [data-path='mine.py']").await?;
+    teacher
+        .until(WAIT, "Ada's file never showed to Grace", || async {
+            Ok(teacher.editor_text().await?.contains("print('mine')"))
+        })
+        .await?;
+    teacher.type_in_editor("# hint from Grace ").await?;
+    learner
+        .until(WAIT, "Grace's help never reached Ada's editor", || async {
+            Ok(learner.editor_text().await?.contains("hint from Grace"))
+        })
+        .await?;
+
+    // Rename and delete in the tree reach the other window.
+    learner.click("#file-tree [data-path='mine.py']").await?;
+    learner.click("#rename-file").await?;
+    learner.fill("#file-name-input", &format!("renamed.py{ENTER}")).await?;
+    teacher.wait_for("#file-tree [data-path='renamed.py']").await?;
+
+    // Lecture mode: Ada's view follows Grace to a new board file, and she cannot wander off.
+    teacher.click("#lecture-toggle").await?;
+    learner.wait_for("#lecture-banner").await?;
+    browse(&teacher, "[value='board']").await?;
+    new_file(&teacher, "lesson.py", "x = 1").await?;
+    learner
+        .wait_for(".tab.active[data-file='lesson.py'][data-doc='board']")
+        .await?;
+    learner.click(".tab[data-file='renamed.py'] .tab-open").await?;
+    learner
+        .until(WAIT, "Ada wandered off in lecture mode", || async {
+            Ok(learner
+                .script("return !!document.querySelector(\".tab.active[data-file='lesson.py']\")")
+                .await?
+                .as_bool()
+                .unwrap_or(false))
+        })
+        .await?;
+    teacher.click("#lecture-toggle").await?;
+    learner.until_page_says("lecture mode is over", WAIT).await?;
+
+    // Removal ends Ada's session with a message, and she stops reconnecting.
+    teacher
+        .click("#participants .person[data-name='Ada'] .remove")
+        .await?;
+    learner.wait_for("#connection[data-state='gone']").await?;
+    learner.until_page_says("removed you", WAIT).await?;
+    teacher.close().await?;
+    learner.close().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_bad_ticket_is_explained() -> anyhow::Result<()> {
+    let app = RunningApp::launch(&app_binary(env!("CARGO_TARGET_TMPDIR"))?).await?;
+    app.introduce("Ada").await?;
+    app.fill("#join-ticket", "coderoomnotreally").await?;
+    app.click("#join-start").await?;
+    app.until_page_says("not a whole Coderoom ticket", WAIT).await?;
+    app.close().await
 }
