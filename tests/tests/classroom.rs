@@ -207,3 +207,55 @@ async fn a_bad_ticket_is_explained() -> anyhow::Result<()> {
     app.until_page_says("not a whole Coderoom ticket", WAIT).await?;
     app.close().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_instructor_crashes_and_comes_back_from_recent_with_the_offline_edits() -> anyhow::Result<()> {
+    let binary = app_binary(env!("CARGO_TARGET_TMPDIR"))?;
+    let (teacher, learner) = class_of_two().await?;
+    teacher.click("#show-code").await?;
+    let ticket = teacher.text_of("#ticket-text").await?;
+    teacher.click("#show-code-view button.primary").await?;
+
+    browse(&learner, "[value^='ws:']").await?;
+    new_file(&learner, "offline.py", "a = 1").await?;
+    browse(&teacher, "[value^='ws:']").await?;
+    teacher.wait_for("#file-tree [data-path='offline.py']").await?;
+
+    // The instructor's laptop goes away; Ada keeps typing, and is told what is going on.
+    let data_dir = teacher.data_dir();
+    teacher.kill();
+    learner
+        .wait_for("#connection[data-state='reconnecting']")
+        .await?;
+    learner.type_in_editor(" # typed offline").await?;
+    // Leaving now would keep those edits only here: the window asks first.
+    learner.click("#leave-class").await?;
+    learner.until_page_says("have not reached", WAIT).await?;
+    learner.click(".overlay button:not(.danger)").await?;
+
+    // The instructor opens Coderoom again (no name asked) and hosts the session again from
+    // Recent: the same ticket, and Ada comes back by herself with her offline edits.
+    let teacher = RunningApp::launch_in(&binary, data_dir).await?;
+    teacher.click("#recent-list .recent-again").await?;
+    teacher.wait_for("#connection[data-state='hosting']").await?;
+    teacher.click("#show-code").await?;
+    assert_eq!(teacher.text_of("#ticket-text").await?, ticket, "the ticket changed");
+    teacher.click("#show-code-view button.primary").await?;
+    learner
+        .wait_for("#connection[data-state='connected']")
+        .await?;
+    teacher
+        .until(WAIT, "Ada never came back online", || async {
+            Ok(teacher.text_of("#online-count").await? == "1 online")
+        })
+        .await?;
+    browse(&teacher, "[value^='ws:']").await?;
+    teacher.click("#file-tree [data-path='offline.py']").await?;
+    teacher
+        .until(WAIT, "Ada's offline edits never reached the instructor", || async {
+            Ok(teacher.editor_text().await?.contains("# typed offline"))
+        })
+        .await?;
+    teacher.close().await?;
+    learner.close().await
+}
