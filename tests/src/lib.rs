@@ -35,6 +35,67 @@ pub fn app_binary(target_tmpdir: &str) -> anyhow::Result<PathBuf> {
     Ok(binary)
 }
 
+/// The CLI binary built beside the app (`coderoom-cli`), for headless learners.
+pub fn cli_binary(target_tmpdir: &str) -> anyhow::Result<PathBuf> {
+    let app = app_binary(target_tmpdir)?;
+    let cli = app.with_file_name("coderoom-cli");
+    if !cli.is_file() {
+        bail!("{} is missing: build it with `cargo build -p coderoom-cli`", cli.display());
+    }
+    Ok(cli)
+}
+
+/// Headless learners: `coderoom-cli join` processes, each with a data dir (and so an identity)
+/// of its own, stopped (killed) when dropped.
+pub struct CliLearners {
+    children: Vec<Child>,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+impl CliLearners {
+    /// Starts `count` learners named `L1`, `L2`… joining with `ticket`, each typing `text` into
+    /// its workspace at `rate` keys a second, then staying `stay` seconds.
+    pub fn join(
+        cli: &Path,
+        ticket: &str,
+        count: usize,
+        text: &str,
+        rate: f64,
+        stay: u64,
+    ) -> anyhow::Result<Self> {
+        let mut learners = Self {
+            children: Vec::new(),
+            _dirs: Vec::new(),
+        };
+        for n in 1..=count {
+            let dir = tempfile::Builder::new().prefix("coderoom-cli-learner").tempdir()?;
+            let source = dir.path().join("typed.py");
+            std::fs::write(&source, text)?;
+            let child = Command::new(cli)
+                .args(["join", ticket, "--name", &format!("L{n}"), "--bind", "127.0.0.1:0"])
+                .args(["--type", &source.display().to_string(), "--rate", &rate.to_string()])
+                .args(["--for", &stay.to_string(), "--no-history"])
+                .env("CODEROOM_DATA_DIR", dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("starting a CLI learner")?;
+            learners.children.push(child);
+            learners._dirs.push(dir);
+        }
+        Ok(learners)
+    }
+}
+
+impl Drop for CliLearners {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// A free TCP port on loopback. The tiny window between closing and reuse is acceptable in tests.
 fn free_port() -> anyhow::Result<u16> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;

@@ -259,3 +259,39 @@ async fn the_instructor_crashes_and_comes_back_from_recent_with_the_offline_edit
     teacher.close().await?;
     learner.close().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_instructors_window_keeps_up_with_thirty_learners_typing() -> anyhow::Result<()> {
+    let binary = app_binary(env!("CARGO_TARGET_TMPDIR"))?;
+    let cli = coderoom_tests::cli_binary(env!("CARGO_TARGET_TMPDIR"))?;
+    let teacher = RunningApp::launch(&binary).await?;
+    teacher.introduce("Grace").await?;
+    teacher.click("#host-start").await?;
+    teacher.wait_for("#connection[data-state='hosting']").await?;
+    teacher.click("#show-code").await?;
+    let ticket = teacher.text_of("#ticket-text").await?;
+    teacher.click("#show-code-view button.primary").await?;
+
+    let _learners = coderoom_tests::CliLearners::join(&cli, &ticket, 30, "print('learner typing')\n", 4.0, 20)?;
+    teacher
+        .until(Duration::from_secs(40), "the list never counted 30 learners", || async {
+            Ok(teacher.text_of("#online-count").await? == "30 online")
+        })
+        .await?;
+    // While they type, the instructor's own typing still shows at once, and a learner's
+    // workspace opens with what they typed so far.
+    teacher.type_in_editor("# still responsive").await?;
+    teacher
+        .until(WAIT, "the instructor's typing did not show", || async {
+            Ok(teacher.editor_text().await?.contains("# still responsive"))
+        })
+        .await?;
+    browse(&teacher, "[value^='ws:']").await?;
+    teacher.click("#file-tree [data-path='typed.py']").await?;
+    teacher
+        .until(WAIT, "a learner's typing never showed", || async {
+            Ok(teacher.editor_text().await?.starts_with("print("))
+        })
+        .await?;
+    teacher.close().await
+}
