@@ -111,11 +111,16 @@ async fn typing_shows_in_the_other_window_with_names_on_cursors() -> anyhow::Res
     learner.close().await
 }
 
+/// Saves the window as a PNG; with `CODEROOM_UPDATE_SCREENSHOTS=1`, as the README's too.
 async fn save_screenshot(app: &RunningApp, who: &str) -> anyhow::Result<()> {
     let png = app.client.screenshot().await?;
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("coderoom-{who}.png"));
-    std::fs::write(&path, png)?;
+    std::fs::write(&path, &png)?;
     println!("screenshot saved to {}", path.display());
+    if std::env::var_os("CODEROOM_UPDATE_SCREENSHOTS").is_some() {
+        let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
+        std::fs::write(docs.join(format!("screenshot-{who}.png")), &png)?;
+    }
     Ok(())
 }
 
