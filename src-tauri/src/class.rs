@@ -1,19 +1,20 @@
 //! The class commands: each parses the window's input, calls `coderoom_classroom` and maps the
 //! error to its sentence. Documents cross as binary: the window's yjs updates arrive as raw
 //! request bodies, and changes from the room leave on the class's channel as raw frames
-//! (`[kind][key length][key][yrs update]`, kind 0 an update, 1 a reset), in order with the
-//! class's JSON events on the same channel.
+//! (`coderoom_classroom::class::window_frame`), in order with the class's JSON events on the
+//! same channel.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use coderoom_classroom::class::{doc_key, parse_doc_key, ClassAction, ClassEvent, WindowPresence};
+use coderoom_classroom::class::{
+    doc_key, parse_doc_key, window_frame, ClassAction, ClassEvent, WindowPresence,
+};
 use coderoom_classroom::hosting::{host, HostPlan};
 use coderoom_classroom::{folder, joining, recent, Class, Profile};
 use coderoom_paths::DataDir;
 use coderoom_protocol::DocId;
 use coderoom_room::files;
-use coderoom_room::net::DocumentChange;
 use tauri::ipc::{Channel, InvokeResponseBody, Request, Response};
 use tokio::sync::Mutex;
 
@@ -267,7 +268,7 @@ async fn enter(
     let documents = events.clone();
     let forward_documents = tauri::async_runtime::spawn(async move {
         while let Some(change) = changes.recv().await {
-            if documents.send(InvokeResponseBody::Raw(frame(change))).is_err() {
+            if documents.send(InvokeResponseBody::Raw(window_frame(&change))).is_err() {
                 break;
             }
         }
@@ -297,20 +298,6 @@ fn send_events(channel: &Channel<InvokeResponseBody>, events: Vec<ClassEvent>) -
             .map(|json| channel.send(InvokeResponseBody::Json(json)).is_ok())
             .unwrap_or(true)
     })
-}
-
-fn frame(change: DocumentChange) -> Vec<u8> {
-    let (kind, doc, update) = match change {
-        DocumentChange::Update { doc, update } => (0u8, doc, update),
-        DocumentChange::Reset { doc } => (1u8, doc, Vec::new()),
-    };
-    let key = doc_key(doc);
-    let mut bytes = Vec::with_capacity(2 + key.len() + update.len());
-    bytes.push(kind);
-    bytes.push(key.len() as u8);
-    bytes.extend_from_slice(key.as_bytes());
-    bytes.extend_from_slice(&update);
-    bytes
 }
 
 #[tauri::command]

@@ -188,6 +188,48 @@ impl RunningApp {
         })
     }
 
+    /// The app's own processes (the app and its WebKit helpers, not the drivers), for
+    /// measuring what the app costs.
+    pub fn app_processes(&self) -> Vec<u32> {
+        let mut parents = Vec::new();
+        if let Ok(entries) = std::fs::read_dir("/proc") {
+            for entry in entries.flatten() {
+                let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                    continue;
+                };
+                let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                    continue;
+                };
+                // The fields after the command's closing parenthesis: state, then the parent.
+                let Some((command, rest)) = stat.rsplit_once(')') else {
+                    continue;
+                };
+                let name = command.split_once('(').map(|(_, n)| n).unwrap_or_default();
+                if let Some(parent) = rest.split_whitespace().nth(1).and_then(|p| p.parse().ok()) {
+                    parents.push((pid, parent, name.to_owned()));
+                }
+            }
+        }
+        let mut tree = vec![self.driver.id()];
+        let mut found = true;
+        while found {
+            found = false;
+            for (pid, parent, _) in &parents {
+                if tree.contains(parent) && !tree.contains(pid) {
+                    tree.push(*pid);
+                    found = true;
+                }
+            }
+        }
+        parents
+            .into_iter()
+            .filter(|(pid, _, name)| {
+                tree.contains(pid) && name != "tauri-driver" && name != "WebKitWebDriver"
+            })
+            .map(|(pid, _, _)| pid)
+            .collect()
+    }
+
     /// This install's data dir (to start it again on the same one).
     pub fn data_dir(&self) -> std::sync::Arc<tempfile::TempDir> {
         std::sync::Arc::clone(&self.data_dir)
@@ -281,13 +323,24 @@ impl RunningApp {
 
     /// Waits for a CSS selector to match, with a readable error naming it.
     pub async fn wait_for(&self, css: &str) -> anyhow::Result<fantoccini::elements::Element> {
-        self.client
+        let found = self
+            .client
             .wait()
             .at_most(Duration::from_secs(30))
             .every(Duration::from_millis(50))
             .for_element(Locator::Css(css))
-            .await
-            .with_context(|| format!("the window never showed `{css}`"))
+            .await;
+        match found {
+            Ok(element) => Ok(element),
+            Err(error) => {
+                let page = self
+                    .script("return document.body ? document.body.innerText : '(no body)'")
+                    .await
+                    .map(|text| text.as_str().unwrap_or_default().to_owned())
+                    .unwrap_or_else(|e| format!("(unreadable: {e})"));
+                Err(error).with_context(|| format!("the window never showed `{css}`; it shows:\n{page}"))
+            }
+        }
     }
 
     /// The text Monaco has rendered, one line per view line, with its non-breaking spaces

@@ -210,6 +210,25 @@ async fn a_bad_ticket_is_explained() -> anyhow::Result<()> {
     app.fill("#join-ticket", "coderoomnotreally").await?;
     app.click("#join-start").await?;
     app.until_page_says("not a whole Coderoom ticket", WAIT).await?;
+
+    // A well-made ticket of a class that is no longer running: a reason after 5 s, no hang.
+    let cli = coderoom_tests::cli_binary(env!("CARGO_TARGET_TMPDIR"))?;
+    let host_dir = tempfile::tempdir()?;
+    let host = std::process::Command::new(cli)
+        .args(["host", "--bind", "127.0.0.1:0", "--for", "1", "--no-history"])
+        .env("CODEROOM_DATA_DIR", host_dir.path())
+        .stderr(std::process::Stdio::null())
+        .output()?;
+    let printed = String::from_utf8_lossy(&host.stdout);
+    let ticket = printed
+        .lines()
+        .find_map(|line| line.strip_prefix("ticket: "))
+        .ok_or_else(|| anyhow::anyhow!("the CLI host printed no ticket: {printed}"))?;
+    app.fill("#join-ticket", ticket).await?;
+    app.click("#join-start").await?;
+    app.until_page_says("no answer from the instructor's laptop", WAIT)
+        .await?;
+    app.wait_for("#connection[data-state='gone']").await?;
     app.close().await
 }
 

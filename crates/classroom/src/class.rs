@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use coderoom_history::SessionId;
 use coderoom_protocol::{Control, DocId, Participant, PeerId, Role, Ticket};
-use coderoom_room::net::{DocumentChanges, Hub, HubReport, Peer, PeerReport};
+use coderoom_room::net::{DocumentChange, DocumentChanges, Hub, HubReport, Peer, PeerReport};
 use coderoom_room::presence::Presence;
 
 use crate::words;
@@ -47,6 +47,23 @@ pub fn parse_person_key(key: &str) -> Result<PeerId, ClassError> {
         *byte = u8::from_str_radix(&key[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
     }
     Ok(PeerId(id))
+}
+
+/// A document change as the window's channel carries it: `[kind][key length][key][update]`,
+/// kind 0 a yrs update to apply, 1 a reset (load the document whole again).
+pub fn window_frame(change: &DocumentChange) -> Vec<u8> {
+    let (kind, doc, update) = match change {
+        DocumentChange::Update { doc, update } => (0u8, *doc, update.as_slice()),
+        DocumentChange::Reset { doc } => (1u8, *doc, &[][..]),
+    };
+    let key = doc_key(doc);
+    let mut bytes = Vec::with_capacity(2 + key.len() + update.len());
+    bytes.push(kind);
+    // Keys are at most `ws:` and 64 hex digits.
+    bytes.push(key.len() as u8);
+    bytes.extend_from_slice(key.as_bytes());
+    bytes.extend_from_slice(update);
+    bytes
 }
 
 /// How this laptop is connected to the class.
@@ -717,6 +734,22 @@ fn presence_event(changes: Vec<coderoom_room::presence::PresenceChange>) -> Clas
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frames_carry_kind_key_and_update() {
+        let frame = window_frame(&DocumentChange::Update {
+            doc: DocId::Board,
+            update: vec![9, 8],
+        });
+        assert_eq!(frame, [0, 5, b'b', b'o', b'a', b'r', b'd', 9, 8]);
+        let id = PeerId([1; 32]);
+        let frame = window_frame(&DocumentChange::Reset {
+            doc: DocId::Workspace(id),
+        });
+        assert_eq!(frame[0], 1);
+        assert_eq!(usize::from(frame[1]), 3 + 64);
+        assert_eq!(&frame[2..], doc_key(DocId::Workspace(id)).as_bytes());
+    }
 
     #[test]
     fn keys_round_trip_and_bad_ones_are_refused() {

@@ -121,6 +121,8 @@ impl Sim {
                 | HubAction::Run(_)
                 | HubAction::Standing(_)
                 | HubAction::Rules(_)
+                | HubAction::Participants(_)
+                | HubAction::Presence(_)
                 | HubAction::CodeJoinsPaused { .. } => {}
             }
         }
