@@ -13,6 +13,7 @@ use coderoom_classroom::class::{
 use coderoom_classroom::hosting::{host, HostPlan};
 use coderoom_classroom::{folder, joining, recent, Class, Profile};
 use coderoom_paths::DataDir;
+use coderoom_room::net::DocumentChange;
 use coderoom_protocol::DocId;
 use coderoom_room::files;
 use tauri::ipc::{Channel, InvokeResponseBody, Request, Response};
@@ -266,8 +267,13 @@ async fn enter(
     };
     let mut changes = class.watch_documents();
     let documents = events.clone();
+    let watching = Arc::clone(&class);
     let forward_documents = tauri::async_runtime::spawn(async move {
         while let Some(change) = changes.recv().await {
+            let (DocumentChange::Update { doc, .. } | DocumentChange::Reset { doc }) = change;
+            if !watching.is_shown(doc) {
+                continue;
+            }
             if documents.send(InvokeResponseBody::Raw(window_frame(&change))).is_err() {
                 break;
             }

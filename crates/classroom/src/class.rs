@@ -200,6 +200,7 @@ struct Known {
     pen: Option<PeerId>,
     session: Option<SessionId>,
     gone: bool,
+    last_access: Option<ClassEvent>,
 }
 
 pub struct Class {
@@ -208,6 +209,9 @@ pub struct Class {
     profile: Profile,
     title: String,
     known: Mutex<Known>,
+    /// Documents the window has loaded: only their changes are worth sending it (an
+    /// instructor looking at the board is not sent thirty workspaces' keystrokes).
+    shown: Mutex<std::collections::BTreeSet<DocId>>,
 }
 
 impl Class {
@@ -226,6 +230,7 @@ impl Class {
                 session,
                 ..Known::default()
             }),
+            shown: Mutex::default(),
         }
     }
 
@@ -243,6 +248,7 @@ impl Class {
             profile,
             title: String::new(),
             known: Mutex::new(Known::default()),
+            shown: Mutex::default(),
         }
     }
 
@@ -323,11 +329,8 @@ impl Class {
 
     async fn hub_report(&self, report: HubReport) -> Vec<ClassEvent> {
         match report {
-            HubReport::Changed(DocId::Workspace(_)) => {
-                // A learner's first workspace edit makes their document appear.
-                vec![self.access_event().await]
-            }
-            HubReport::Changed(DocId::Board) => Vec::new(),
+            // Every edit reports a change; the window learns of documents from the people list.
+            HubReport::Changed(_) => Vec::new(),
             HubReport::JoinRequest(who) => {
                 let person = person(&who, true);
                 {
@@ -363,7 +366,9 @@ impl Class {
                         .retain(|w| !list.iter().any(|p| p.id == w.id && p.online));
                     known.people = list;
                 }
-                vec![self.people_event().await, self.access_event().await]
+                let mut events = vec![self.people_event().await];
+                events.extend(self.access_if_changed().await);
+                events
             }
             HubReport::Presence(changes) => vec![presence_event(changes)],
             HubReport::Rules(rules) => {
@@ -524,6 +529,18 @@ impl Class {
         }
     }
 
+    /// The access event, unless it says what the last one said (then nothing): people coming
+    /// and going would otherwise resend the same lists many times a second.
+    async fn access_if_changed(&self) -> Option<ClassEvent> {
+        let event = self.access_event().await;
+        let mut known = self.known();
+        if known.last_access.as_ref() == Some(&event) {
+            return None;
+        }
+        known.last_access = Some(event.clone());
+        Some(event)
+    }
+
     /// The documents this laptop reads and writes now, by the room's rules.
     pub async fn access_event(&self) -> ClassEvent {
         match &self.side {
@@ -563,8 +580,21 @@ impl Class {
         }
     }
 
-    /// A document's whole state (empty for one that has no edits yet).
+    /// Whether the window has loaded `doc` (and so wants its changes).
+    pub fn is_shown(&self, doc: DocId) -> bool {
+        self.shown
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .contains(&doc)
+    }
+
+    /// A document's whole state (empty for one that has no edits yet). The window loads a
+    /// document with it, and is sent the document's changes from then on.
     pub fn document_state(&self, doc: DocId) -> Vec<u8> {
+        self.shown
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(doc);
         let state = match &self.side {
             Side::Instructor { hub, .. } => hub.document_state(doc),
             Side::Learner { peer, .. } => peer.document_state(doc),
