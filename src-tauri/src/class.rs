@@ -13,9 +13,9 @@ use coderoom_classroom::class::{
 use coderoom_classroom::hosting::{host, HostPlan};
 use coderoom_classroom::{folder, joining, recent, Class, Profile};
 use coderoom_paths::DataDir;
-use coderoom_room::net::DocumentChange;
 use coderoom_protocol::DocId;
 use coderoom_room::files;
+use coderoom_room::net::DocumentChange;
 use tauri::ipc::{Channel, InvokeResponseBody, Request, Response};
 use tokio::sync::Mutex;
 
@@ -141,7 +141,11 @@ pub async fn host_class(
         (None, None) => (board.starter, Vec::new()),
     };
     let hosting = host(&HostPlan {
-        title: if title.is_empty() { "Coderoom class".into() } else { title },
+        title: if title.is_empty() {
+            "Coderoom class".into()
+        } else {
+            title
+        },
         instructor_name: profile.name.clone(),
         bind: bind(),
         resume: resume.map(coderoom_history::SessionId),
@@ -274,7 +278,10 @@ async fn enter(
             if !watching.is_shown(doc) {
                 continue;
             }
-            if documents.send(InvokeResponseBody::Raw(window_frame(&change))).is_err() {
+            if documents
+                .send(InvokeResponseBody::Raw(window_frame(&change)))
+                .is_err()
+            {
                 break;
             }
         }
@@ -340,7 +347,12 @@ pub async fn set_presence(
     current: tauri::State<'_, CurrentClass>,
     presence: WindowPresence,
 ) -> Result<(), String> {
-    current.get().await?.set_presence(presence).await.map_err(text)
+    current
+        .get()
+        .await?
+        .set_presence(presence)
+        .await
+        .map_err(text)
 }
 
 #[tauri::command]
@@ -352,7 +364,10 @@ pub async fn class_act(
 }
 
 #[tauri::command]
-pub async fn class_say(current: tauri::State<'_, CurrentClass>, text: String) -> Result<(), String> {
+pub async fn class_say(
+    current: tauri::State<'_, CurrentClass>,
+    text: String,
+) -> Result<(), String> {
     current.get().await?.say(&text).await.map_err(self::text)
 }
 

@@ -81,7 +81,8 @@ fn main() -> anyhow::Result<()> {
                         "kind": "close_requested",
                         "message": class::UNSENT_QUESTION,
                     });
-                    let _ = channel.send(tauri::ipc::InvokeResponseBody::Json(question.to_string()));
+                    let _ =
+                        channel.send(tauri::ipc::InvokeResponseBody::Json(question.to_string()));
                 }
             }
         })

@@ -157,10 +157,14 @@ async fn host(teacher: &RunningApp, folder: Option<&std::path::Path>) -> anyhow:
     teacher.introduce("Grace").await?;
     if let Some(folder) = folder {
         teacher.click("#host-from-folder").await?;
-        teacher.fill("#host-folder", &folder.display().to_string()).await?;
+        teacher
+            .fill("#host-folder", &folder.display().to_string())
+            .await?;
     }
     teacher.click("#host-start").await?;
-    teacher.wait_for("#connection[data-state='hosting']").await?;
+    teacher
+        .wait_for("#connection[data-state='hosting']")
+        .await?;
     teacher.click("#show-code").await?;
     let ticket = teacher.text_of("#ticket-text").await?;
     teacher.click("#show-code-view button.primary").await?;
@@ -170,15 +174,17 @@ async fn host(teacher: &RunningApp, folder: Option<&std::path::Path>) -> anyhow:
 async fn join(learner: &RunningApp, ticket: &str) -> anyhow::Result<()> {
     learner.fill("#join-ticket", ticket).await?;
     learner.click("#join-start").await?;
-    learner.wait_for("#connection[data-state='connected']").await?;
+    learner
+        .wait_for("#connection[data-state='connected']")
+        .await?;
     Ok(())
 }
 
 fn release_or_debug(debug: PathBuf) -> PathBuf {
-    let release = debug
-        .parent()
-        .and_then(|d| d.parent())
-        .map(|t| t.join("release").join(debug.file_name().unwrap_or_default()));
+    let release = debug.parent().and_then(|d| d.parent()).map(|t| {
+        t.join("release")
+            .join(debug.file_name().unwrap_or_default())
+    });
     match release {
         Some(release) if release.is_file() => release,
         _ => debug,
@@ -191,7 +197,10 @@ async fn run() -> anyhow::Result<()> {
     println!("app: {}\ncli: {}", binary.display(), cli.display());
 
     let baseline = doc_to_doc();
-    describe_micros("yrs doc-to-doc (encode + decode + apply, one character)", &baseline);
+    describe_micros(
+        "yrs doc-to-doc (encode + decode + apply, one character)",
+        &baseline,
+    );
 
     // Idle: the start screen, nothing open.
     let teacher = RunningApp::launch(&binary).await?;
@@ -213,28 +222,44 @@ async fn run() -> anyhow::Result<()> {
     join(&learner, &ticket).await?;
     learner.wait_for(".monaco-editor .view-line").await?;
     let (own, other) = type_and_watch(&teacher, &learner, Duration::from_millis(120)).await?;
-    describe("1 learner: key in the instructor's window to its own screen", &own);
-    describe("1 learner: key in the instructor's window to the learner's screen", &other);
+    describe(
+        "1 learner: key in the instructor's window to its own screen",
+        &own,
+    );
+    describe(
+        "1 learner: key in the instructor's window to the learner's screen",
+        &other,
+    );
     let quiet_own_p50 = percentile(&own, 0.5);
 
     // The same with 30 headless learners typing 4 keys a second into their workspaces.
     let text: String = "print('typing along')\n".repeat(20);
     let learners = CliLearners::join(&cli, &ticket, 30, &text, 4.0, 120)?;
     teacher
-        .until(Duration::from_secs(60), "30 learners never came online", || async {
-            Ok(teacher
-                .client
-                .find(Locator::Id("online-count"))
-                .await?
-                .text()
-                .await?
-                == "31 online")
-        })
+        .until(
+            Duration::from_secs(60),
+            "30 learners never came online",
+            || async {
+                Ok(teacher
+                    .client
+                    .find(Locator::Id("online-count"))
+                    .await?
+                    .text()
+                    .await?
+                    == "31 online")
+            },
+        )
         .await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (own, other) = type_and_watch(&teacher, &learner, Duration::from_millis(120)).await?;
-    describe("30 learners typing: key in the instructor's window to its own screen", &own);
-    describe("30 learners typing: key in the instructor's window to the learner's screen", &other);
+    describe(
+        "30 learners typing: key in the instructor's window to its own screen",
+        &own,
+    );
+    describe(
+        "30 learners typing: key in the instructor's window to the learner's screen",
+        &other,
+    );
     println!(
         "the instructor's own input latency, 30 typing vs quiet (p50): {:.2}x",
         percentile(&own, 0.5) / quiet_own_p50
@@ -292,7 +317,9 @@ async fn run() -> anyhow::Result<()> {
                 teacher_page.as_str().unwrap_or_default()
             );
         }
-        let shown = learner.script("return window.__shown - window.__clicked").await?;
+        let shown = learner
+            .script("return window.__shown - window.__clicked")
+            .await?;
         joins.push(shown.as_f64().unwrap_or(f64::NAN));
         learner.click("#leave-class").await?;
         learner.wait_for("#join-ticket").await?;

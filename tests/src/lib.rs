@@ -40,7 +40,10 @@ pub fn cli_binary(target_tmpdir: &str) -> anyhow::Result<PathBuf> {
     let app = app_binary(target_tmpdir)?;
     let cli = app.with_file_name("coderoom-cli");
     if !cli.is_file() {
-        bail!("{} is missing: build it with `cargo build -p coderoom-cli`", cli.display());
+        bail!(
+            "{} is missing: build it with `cargo build -p coderoom-cli`",
+            cli.display()
+        );
     }
     Ok(cli)
 }
@@ -68,12 +71,26 @@ impl CliLearners {
             _dirs: Vec::new(),
         };
         for n in 1..=count {
-            let dir = tempfile::Builder::new().prefix("coderoom-cli-learner").tempdir()?;
+            let dir = tempfile::Builder::new()
+                .prefix("coderoom-cli-learner")
+                .tempdir()?;
             let source = dir.path().join("typed.py");
             std::fs::write(&source, text)?;
             let child = Command::new(cli)
-                .args(["join", ticket, "--name", &format!("L{n}"), "--bind", "127.0.0.1:0"])
-                .args(["--type", &source.display().to_string(), "--rate", &rate.to_string()])
+                .args([
+                    "join",
+                    ticket,
+                    "--name",
+                    &format!("L{n}"),
+                    "--bind",
+                    "127.0.0.1:0",
+                ])
+                .args([
+                    "--type",
+                    &source.display().to_string(),
+                    "--rate",
+                    &rate.to_string(),
+                ])
                 .args(["--for", &stay.to_string(), "--no-history"])
                 .env("CODEROOM_DATA_DIR", dir.path())
                 .stdout(Stdio::null())
@@ -338,7 +355,8 @@ impl RunningApp {
                     .await
                     .map(|text| text.as_str().unwrap_or_default().to_owned())
                     .unwrap_or_else(|e| format!("(unreadable: {e})"));
-                Err(error).with_context(|| format!("the window never showed `{css}`; it shows:\n{page}"))
+                Err(error)
+                    .with_context(|| format!("the window never showed `{css}`; it shows:\n{page}"))
             }
         }
     }

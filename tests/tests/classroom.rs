@@ -15,15 +15,21 @@ const WAIT: Duration = Duration::from_secs(20);
 /// instructor's window. Both are left with the board open.
 async fn class_of_two() -> anyhow::Result<(RunningApp, RunningApp)> {
     let binary = app_binary(env!("CARGO_TARGET_TMPDIR"))?;
-    let (teacher, learner) = tokio::try_join!(RunningApp::launch(&binary), RunningApp::launch(&binary))?;
+    let (teacher, learner) =
+        tokio::try_join!(RunningApp::launch(&binary), RunningApp::launch(&binary))?;
     teacher.introduce("Grace").await?;
     teacher.fill("#host-title", "Loops").await?;
     teacher.click("#host-start").await?;
-    teacher.wait_for("#connection[data-state='hosting']").await?;
+    teacher
+        .wait_for("#connection[data-state='hosting']")
+        .await?;
     teacher.click("#show-code").await?;
     let ticket = teacher.text_of("#ticket-text").await?;
     let code = teacher.text_of("#room-code").await?;
-    assert!(ticket.starts_with("coderoom"), "the ticket shown is {ticket:?}");
+    assert!(
+        ticket.starts_with("coderoom"),
+        "the ticket shown is {ticket:?}"
+    );
     assert_eq!(code.trim().len(), 6, "the code shown is {code:?}");
     teacher.wait_for("img.qr").await?;
     teacher.click("#show-code-view button.primary").await?;
@@ -36,9 +42,11 @@ async fn class_of_two() -> anyhow::Result<(RunningApp, RunningApp)> {
         .await?;
     // The board's starter file opens by itself.
     learner
-        .until(WAIT, "the learner never saw the board's starter", || async {
-            Ok(learner.editor_text().await?.contains("def greet(name):"))
-        })
+        .until(
+            WAIT,
+            "the learner never saw the board's starter",
+            || async { Ok(learner.editor_text().await?.contains("def greet(name):")) },
+        )
         .await?;
     teacher
         .until(WAIT, "the instructor never saw Ada online", || async {
@@ -114,7 +122,8 @@ async fn typing_shows_in_the_other_window_with_names_on_cursors() -> anyhow::Res
 /// Saves the window as a PNG; with `CODEROOM_UPDATE_SCREENSHOTS=1`, as the README's too.
 async fn save_screenshot(app: &RunningApp, who: &str) -> anyhow::Result<()> {
     let png = app.client.screenshot().await?;
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("coderoom-{who}.png"));
+    let path =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("coderoom-{who}.png"));
     std::fs::write(&path, &png)?;
     println!("screenshot saved to {}", path.display());
     if std::env::var_os("CODEROOM_UPDATE_SCREENSHOTS").is_some() {
@@ -132,8 +141,10 @@ async fn browse(app: &RunningApp, option: &str) -> anyhow::Result<()> {
 /// Makes a file with the file tree's "+ File" and types `text` in it.
 async fn new_file(app: &RunningApp, name: &str, text: &str) -> anyhow::Result<()> {
     app.click("#new-file").await?;
-    app.fill("#file-name-input", &format!("{name}{ENTER}")).await?;
-    app.wait_for(&format!(".tab.active[data-file='{name}']")).await?;
+    app.fill("#file-name-input", &format!("{name}{ENTER}"))
+        .await?;
+    app.wait_for(&format!(".tab.active[data-file='{name}']"))
+        .await?;
     app.type_in_editor(text).await
 }
 
@@ -144,11 +155,19 @@ async fn files_lecture_mode_and_removal() -> anyhow::Result<()> {
     // Ada makes a file in her own workspace; a bad name gets a sentence, not a file.
     browse(&learner, "[value^='ws:']").await?;
     learner.click("#new-file").await?;
-    learner.fill("#file-name-input", &format!("..{ENTER}")).await?;
-    learner.until_page_says("cannot be a file name", WAIT).await?;
-    learner.fill("#file-name-input", &format!("a/b.py{ENTER}")).await?;
+    learner
+        .fill("#file-name-input", &format!("..{ENTER}"))
+        .await?;
+    learner
+        .until_page_says("cannot be a file name", WAIT)
+        .await?;
+    learner
+        .fill("#file-name-input", &format!("a/b.py{ENTER}"))
+        .await?;
     learner.until_page_says("cannot hold `/`", WAIT).await?;
-    learner.fill("#file-name-input", &Key::Escape.to_string()).await?;
+    learner
+        .fill("#file-name-input", &Key::Escape.to_string())
+        .await?;
     new_file(&learner, "mine.py", "print('mine')").await?;
 
     // The instructor opens Ada's workspace, sees her file, and types in it to help.
@@ -169,8 +188,12 @@ async fn files_lecture_mode_and_removal() -> anyhow::Result<()> {
     // Rename and delete in the tree reach the other window.
     learner.click("#file-tree [data-path='mine.py']").await?;
     learner.click("#rename-file").await?;
-    learner.fill("#file-name-input", &format!("renamed.py{ENTER}")).await?;
-    teacher.wait_for("#file-tree [data-path='renamed.py']").await?;
+    learner
+        .fill("#file-name-input", &format!("renamed.py{ENTER}"))
+        .await?;
+    teacher
+        .wait_for("#file-tree [data-path='renamed.py']")
+        .await?;
 
     // Lecture mode: Ada's view follows Grace to a new board file, and she cannot wander off.
     teacher.click("#lecture-toggle").await?;
@@ -180,7 +203,9 @@ async fn files_lecture_mode_and_removal() -> anyhow::Result<()> {
     learner
         .wait_for(".tab.active[data-file='lesson.py'][data-doc='board']")
         .await?;
-    learner.click(".tab[data-file='renamed.py'] .tab-open").await?;
+    learner
+        .click(".tab[data-file='renamed.py'] .tab-open")
+        .await?;
     learner
         .until(WAIT, "Ada wandered off in lecture mode", || async {
             Ok(learner
@@ -191,7 +216,9 @@ async fn files_lecture_mode_and_removal() -> anyhow::Result<()> {
         })
         .await?;
     teacher.click("#lecture-toggle").await?;
-    learner.until_page_says("lecture mode is over", WAIT).await?;
+    learner
+        .until_page_says("lecture mode is over", WAIT)
+        .await?;
 
     // Removal ends Ada's session with a message, and she stops reconnecting.
     teacher
@@ -209,13 +236,21 @@ async fn a_bad_ticket_is_explained() -> anyhow::Result<()> {
     app.introduce("Ada").await?;
     app.fill("#join-ticket", "coderoomnotreally").await?;
     app.click("#join-start").await?;
-    app.until_page_says("not a whole Coderoom ticket", WAIT).await?;
+    app.until_page_says("not a whole Coderoom ticket", WAIT)
+        .await?;
 
     // A well-made ticket of a class that is no longer running: a reason after 5 s, no hang.
     let cli = coderoom_tests::cli_binary(env!("CARGO_TARGET_TMPDIR"))?;
     let host_dir = tempfile::tempdir()?;
     let host = std::process::Command::new(cli)
-        .args(["host", "--bind", "127.0.0.1:0", "--for", "1", "--no-history"])
+        .args([
+            "host",
+            "--bind",
+            "127.0.0.1:0",
+            "--for",
+            "1",
+            "--no-history",
+        ])
         .env("CODEROOM_DATA_DIR", host_dir.path())
         .stderr(std::process::Stdio::null())
         .output()?;
@@ -233,7 +268,8 @@ async fn a_bad_ticket_is_explained() -> anyhow::Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_instructor_crashes_and_comes_back_from_recent_with_the_offline_edits() -> anyhow::Result<()> {
+async fn the_instructor_crashes_and_comes_back_from_recent_with_the_offline_edits(
+) -> anyhow::Result<()> {
     let binary = app_binary(env!("CARGO_TARGET_TMPDIR"))?;
     let (teacher, learner) = class_of_two().await?;
     teacher.click("#show-code").await?;
@@ -243,7 +279,9 @@ async fn the_instructor_crashes_and_comes_back_from_recent_with_the_offline_edit
     browse(&learner, "[value^='ws:']").await?;
     new_file(&learner, "offline.py", "a = 1").await?;
     browse(&teacher, "[value^='ws:']").await?;
-    teacher.wait_for("#file-tree [data-path='offline.py']").await?;
+    teacher
+        .wait_for("#file-tree [data-path='offline.py']")
+        .await?;
 
     // The instructor's laptop goes away; Ada keeps typing, and is told what is going on.
     let data_dir = teacher.data_dir();
@@ -261,9 +299,15 @@ async fn the_instructor_crashes_and_comes_back_from_recent_with_the_offline_edit
     // Recent: the same ticket, and Ada comes back by herself with her offline edits.
     let teacher = RunningApp::launch_in(&binary, data_dir).await?;
     teacher.click("#recent-list .recent-again").await?;
-    teacher.wait_for("#connection[data-state='hosting']").await?;
+    teacher
+        .wait_for("#connection[data-state='hosting']")
+        .await?;
     teacher.click("#show-code").await?;
-    assert_eq!(teacher.text_of("#ticket-text").await?, ticket, "the ticket changed");
+    assert_eq!(
+        teacher.text_of("#ticket-text").await?,
+        ticket,
+        "the ticket changed"
+    );
     teacher.click("#show-code-view button.primary").await?;
     learner
         .wait_for("#connection[data-state='connected']")
@@ -276,9 +320,11 @@ async fn the_instructor_crashes_and_comes_back_from_recent_with_the_offline_edit
     browse(&teacher, "[value^='ws:']").await?;
     teacher.click("#file-tree [data-path='offline.py']").await?;
     teacher
-        .until(WAIT, "Ada's offline edits never reached the instructor", || async {
-            Ok(teacher.editor_text().await?.contains("# typed offline"))
-        })
+        .until(
+            WAIT,
+            "Ada's offline edits never reached the instructor",
+            || async { Ok(teacher.editor_text().await?.contains("# typed offline")) },
+        )
         .await?;
     teacher.close().await?;
     learner.close().await
@@ -291,16 +337,21 @@ async fn the_instructors_window_keeps_up_with_thirty_learners_typing() -> anyhow
     let teacher = RunningApp::launch(&binary).await?;
     teacher.introduce("Grace").await?;
     teacher.click("#host-start").await?;
-    teacher.wait_for("#connection[data-state='hosting']").await?;
+    teacher
+        .wait_for("#connection[data-state='hosting']")
+        .await?;
     teacher.click("#show-code").await?;
     let ticket = teacher.text_of("#ticket-text").await?;
     teacher.click("#show-code-view button.primary").await?;
 
-    let _learners = coderoom_tests::CliLearners::join(&cli, &ticket, 30, "print('learner typing')\n", 4.0, 20)?;
+    let _learners =
+        coderoom_tests::CliLearners::join(&cli, &ticket, 30, "print('learner typing')\n", 4.0, 20)?;
     teacher
-        .until(Duration::from_secs(40), "the list never counted 30 learners", || async {
-            Ok(teacher.text_of("#online-count").await? == "30 online")
-        })
+        .until(
+            Duration::from_secs(40),
+            "the list never counted 30 learners",
+            || async { Ok(teacher.text_of("#online-count").await? == "30 online") },
+        )
         .await?;
     // While they type, the instructor's own typing still shows at once, and a learner's
     // workspace opens with what they typed so far.

@@ -77,7 +77,9 @@ pub enum Connection {
     Waiting,
     Connected,
     /// Away from the hub; the next try is in `retry_ms`.
-    Reconnecting { retry_ms: u64 },
+    Reconnecting {
+        retry_ms: u64,
+    },
     /// The class is over for this laptop (ended, refused, removed, never reached).
     Gone,
 }
@@ -122,9 +124,15 @@ pub enum ClassEvent {
         message: String,
     },
     /// In the class (again): role and title.
-    Welcome { role: Role, title: String },
+    Welcome {
+        role: Role,
+        title: String,
+    },
     /// Who is in the class, with a count of those online.
-    People { people: Vec<Person>, online: usize },
+    People {
+        people: Vec<Person>,
+        online: usize,
+    },
     /// Documents this laptop may read and those it may write now.
     Access {
         readable: Vec<String>,
@@ -134,22 +142,31 @@ pub enum ClassEvent {
         holder: Option<String>,
         message: String,
     },
-    Role { role: Role, message: String },
+    Role {
+        role: Role,
+        message: String,
+    },
     Follow {
         leader: Option<String>,
         binding: bool,
         message: String,
     },
-    Presence { changes: Vec<PresenceView> },
+    Presence {
+        changes: Vec<PresenceView>,
+    },
     /// Someone asks to join (the instructor approves or refuses).
-    JoinRequest { person: Person },
+    JoinRequest {
+        person: Person,
+    },
     Chat {
         from: String,
         name: String,
         text: String,
     },
     /// Something to tell the person once (an edit refused, history failing, code joins paused).
-    Notice { message: String },
+    Notice {
+        message: String,
+    },
 }
 
 /// What the instructor does from the window.
@@ -236,7 +253,12 @@ impl Class {
 
     /// A learner's class through `peer`; with `keep_history`, their own history of it is
     /// started once they are in.
-    pub fn joined(peer: Peer, profile: Profile, ticket: Option<Ticket>, keep_history: bool) -> Self {
+    pub fn joined(
+        peer: Peer,
+        profile: Profile,
+        ticket: Option<Ticket>,
+        keep_history: bool,
+    ) -> Self {
         let me = peer.id();
         Self {
             side: Side::Learner {
@@ -253,7 +275,9 @@ impl Class {
     }
 
     fn known(&self) -> std::sync::MutexGuard<'_, Known> {
-        self.known.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.known
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn me(&self) -> PeerId {
@@ -375,7 +399,9 @@ impl Class {
                 let message = {
                     let known = self.known();
                     match rules.pen {
-                        Some(holder) => format!("{} has the pen", words::name_of(&known.people, holder)),
+                        Some(holder) => {
+                            format!("{} has the pen", words::name_of(&known.people, holder))
+                        }
                         None => "only you edit the board".into(),
                     }
                 };
@@ -413,7 +439,10 @@ impl Class {
                     DocId::Board => "the board".to_owned(),
                     DocId::Workspace(owner) if owner == me => "your workspace".to_owned(),
                     DocId::Workspace(owner) => {
-                        format!("{}'s workspace", words::name_of(&self.known().people, owner))
+                        format!(
+                            "{}'s workspace",
+                            words::name_of(&self.known().people, owner)
+                        )
                     }
                 }
             ))],
@@ -423,15 +452,16 @@ impl Class {
                 }
                 vec![ClassEvent::Connection {
                     connection: Connection::Reconnecting { retry_ms: 0 },
-                    message: format!("lost the instructor's laptop ({reason}); your edits are kept"),
+                    message: format!(
+                        "lost the instructor's laptop ({reason}); your edits are kept"
+                    ),
                 }]
             }
             PeerReport::Retrying(after) => vec![ClassEvent::Connection {
                 connection: Connection::Reconnecting {
                     retry_ms: after.as_millis() as u64,
                 },
-                message: "reconnecting; keep typing: your edits are kept and sent when back"
-                    .into(),
+                message: "reconnecting; keep typing: your edits are kept and sent when back".into(),
             }],
             PeerReport::Refused(reason) => {
                 self.known().gone = true;
@@ -599,9 +629,7 @@ impl Class {
             Side::Instructor { hub, .. } => hub.document_state(doc),
             Side::Learner { peer, .. } => peer.document_state(doc),
         };
-        state.unwrap_or_else(|| {
-            coderoom_room::files::full_state(&coderoom_room::files::new_doc(1))
-        })
+        state.unwrap_or_else(|| coderoom_room::files::full_state(&coderoom_room::files::new_doc(1)))
     }
 
     /// An edit made in this window's editor. A learner's edit where they may not write is
@@ -664,7 +692,9 @@ impl Class {
     /// An instructor's action; what it did, in words.
     pub async fn act(&self, action: ClassAction) -> Result<String, ClassError> {
         let Side::Instructor { hub, .. } = &self.side else {
-            return Err(ClassError::Refused("only the instructor can do that".into()));
+            return Err(ClassError::Refused(
+                "only the instructor can do that".into(),
+            ));
         };
         let who = |key: &str| parse_person_key(key);
         let control = match action {
@@ -709,7 +739,9 @@ impl Class {
             Side::Learner { peer, .. } => peer.close().await,
         };
         finished.map_err(|reason| {
-            ClassError::File(format!("the session's history could not be finished: {reason}"))
+            ClassError::File(format!(
+                "the session's history could not be finished: {reason}"
+            ))
         })
     }
 
@@ -720,7 +752,9 @@ impl Class {
             Side::Learner { peer, .. } => peer.close().await,
         };
         finished.map_err(|reason| {
-            ClassError::File(format!("the session's history could not be finished: {reason}"))
+            ClassError::File(format!(
+                "the session's history could not be finished: {reason}"
+            ))
         })
     }
 }
@@ -784,7 +818,10 @@ mod tests {
     #[test]
     fn keys_round_trip_and_bad_ones_are_refused() {
         let id = PeerId([0xab; 32]);
-        assert_eq!(parse_doc_key(&doc_key(DocId::Board)).expect("board"), DocId::Board);
+        assert_eq!(
+            parse_doc_key(&doc_key(DocId::Board)).expect("board"),
+            DocId::Board
+        );
         assert_eq!(
             parse_doc_key(&doc_key(DocId::Workspace(id))).expect("workspace"),
             DocId::Workspace(id)

@@ -11,10 +11,20 @@ pub const MAX_FILES: usize = 200;
 /// A file larger than this is left out (a board is for code, not data).
 pub const MAX_FILE_BYTES: u64 = 512 * 1024;
 /// Folders never taken: build output and tools' own.
-const SKIPPED_DIRS: [&str; 6] = ["node_modules", "target", "bin", "obj", "__pycache__", "dist"];
+const SKIPPED_DIRS: [&str; 6] = [
+    "node_modules",
+    "target",
+    "bin",
+    "obj",
+    "__pycache__",
+    "dist",
+];
+
+/// A folder's text files (relative path, text), and a sentence for each thing left out.
+pub type FolderFiles = (Vec<(String, String)>, Vec<String>);
 
 /// The folder's files (relative path, text), and a sentence for each thing left out.
-pub fn read_folder(root: &Path) -> Result<(Vec<(String, String)>, Vec<String>), ClassError> {
+pub fn read_folder(root: &Path) -> Result<FolderFiles, ClassError> {
     if !root.is_dir() {
         return Err(ClassError::Refused(format!(
             "{} is not a folder on this laptop",
@@ -36,7 +46,9 @@ pub fn read_folder(root: &Path) -> Result<(Vec<(String, String)>, Vec<String>), 
             if name.starts_with('.') {
                 continue;
             }
-            let Ok(kind) = entry.file_type() else { continue };
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
             if kind.is_dir() {
                 if !SKIPPED_DIRS.contains(&name.as_str()) {
                     pending.push(path);
@@ -46,7 +58,9 @@ pub fn read_folder(root: &Path) -> Result<(Vec<(String, String)>, Vec<String>), 
             if !kind.is_file() {
                 continue;
             }
-            let Ok(relative) = path.strip_prefix(root) else { continue };
+            let Ok(relative) = path.strip_prefix(root) else {
+                continue;
+            };
             let relative = relative.to_string_lossy().replace('\\', "/");
             if check_file_path(&relative).is_err() {
                 left_out.push(format!("{relative}: not a name a class can use"));
@@ -58,7 +72,10 @@ pub fn read_folder(root: &Path) -> Result<(Vec<(String, String)>, Vec<String>), 
             }
             let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
             if size > MAX_FILE_BYTES {
-                left_out.push(format!("{relative}: larger than {} KB", MAX_FILE_BYTES / 1024));
+                left_out.push(format!(
+                    "{relative}: larger than {} KB",
+                    MAX_FILE_BYTES / 1024
+                ));
                 continue;
             }
             match std::fs::read(&path).map(String::from_utf8) {
@@ -87,7 +104,11 @@ mod tests {
         std::fs::write(root.join("node_modules/x/i.js"), "x").expect("write");
         std::fs::write(root.join(".hidden"), "x").expect("write");
         std::fs::write(root.join("logo.png"), [0x89, b'P', 0, 0xff]).expect("write");
-        std::fs::write(root.join("big.txt"), vec![b'a'; MAX_FILE_BYTES as usize + 1]).expect("write");
+        std::fs::write(
+            root.join("big.txt"),
+            vec![b'a'; MAX_FILE_BYTES as usize + 1],
+        )
+        .expect("write");
         let (files, left_out) = read_folder(root).expect("read");
         let names: Vec<&str> = files.iter().map(|(name, _)| name.as_str()).collect();
         assert_eq!(names, ["main.py", "src/util.py"]);

@@ -9,7 +9,11 @@ pub const MAX_PATH: usize = 200;
 /// `..`, no `\`, no control characters, at most [`MAX_PATH`] characters. Says what is wrong in
 /// a sentence for the person typing it.
 pub fn check_file_path(path: &str) -> Result<(), ClassError> {
-    let refuse = |why: &str| Err(ClassError::Refused(format!("{path:?} cannot be a file name: {why}")));
+    let refuse = |why: &str| {
+        Err(ClassError::Refused(format!(
+            "{path:?} cannot be a file name: {why}"
+        )))
+    };
     if path.trim().is_empty() {
         return refuse("it is empty");
     }
@@ -52,14 +56,34 @@ mod tests {
 
     #[test]
     fn names_are_checked_with_a_reason() {
-        for good in ["main.py", "src/app.js", "Program.cs", "a b.txt", "données.py"] {
+        for good in [
+            "main.py",
+            "src/app.js",
+            "Program.cs",
+            "a b.txt",
+            "données.py",
+        ] {
             assert!(check_file_path(good).is_ok(), "{good}");
         }
-        for bad in ["", " ", "../x", "a/../b", "a//b", "/abs", "a\\b", "x\ny", "tab\there", " lead"] {
+        for bad in [
+            "",
+            " ",
+            "../x",
+            "a/../b",
+            "a//b",
+            "/abs",
+            "a\\b",
+            "x\ny",
+            "tab\there",
+            " lead",
+        ] {
             let error = check_file_path(bad).expect_err(bad).to_string();
             assert!(error.contains("cannot be a file name"), "{bad:?}: {error}");
         }
         assert!(check_file_path(&"x".repeat(MAX_PATH + 1)).is_err());
-        assert!(check_name("a/b").expect_err("slash").to_string().contains("separates folders"));
+        assert!(check_name("a/b")
+            .expect_err("slash")
+            .to_string()
+            .contains("separates folders"));
     }
 }

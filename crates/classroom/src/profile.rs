@@ -54,20 +54,29 @@ impl Profile {
     pub fn checked(self) -> Result<Self, ClassError> {
         let name = self.name.trim().to_owned();
         if name.is_empty() {
-            return Err(ClassError::Refused("type your name: the class sees it beside your cursor".into()));
+            return Err(ClassError::Refused(
+                "type your name: the class sees it beside your cursor".into(),
+            ));
         }
         if name.chars().count() > 40 {
-            return Err(ClassError::Refused("a name is at most 40 characters".into()));
+            return Err(ClassError::Refused(
+                "a name is at most 40 characters".into(),
+            ));
         }
         if name.chars().any(char::is_control) {
-            return Err(ClassError::Refused("a name cannot hold control characters".into()));
+            return Err(ClassError::Refused(
+                "a name cannot hold control characters".into(),
+            ));
         }
         let colour = self.colour.trim().to_lowercase();
         let well_made = colour.len() == 7
             && colour.starts_with('#')
             && colour[1..].chars().all(|c| c.is_ascii_hexdigit());
         if !well_made {
-            return Err(ClassError::Refused(format!("{:?} is not a colour like #3b82f6", self.colour)));
+            return Err(ClassError::Refused(format!(
+                "{:?} is not a colour like #3b82f6",
+                self.colour
+            )));
         }
         Ok(Self { name, colour })
     }
@@ -97,14 +106,30 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let data = coderoom_paths::DataDir::at(dir.path()).expect("data dir");
         assert_eq!(Profile::load(&data).expect("load"), None);
-        let saved = Profile { name: "  Ada ".into(), colour: "#E11D48".into() }
-            .save(&data)
-            .expect("save");
-        assert_eq!(saved, Profile { name: "Ada".into(), colour: "#e11d48".into() });
+        let saved = Profile {
+            name: "  Ada ".into(),
+            colour: "#E11D48".into(),
+        }
+        .save(&data)
+        .expect("save");
+        assert_eq!(
+            saved,
+            Profile {
+                name: "Ada".into(),
+                colour: "#e11d48".into()
+            }
+        );
         assert_eq!(Profile::load(&data).expect("load"), Some(saved));
         for (name, colour) in [("", "#e11d48"), ("a\u{7}b", "#e11d48"), ("Ada", "red")] {
-            let refused = Profile { name: name.into(), colour: colour.into() }.save(&data);
-            assert!(matches!(refused, Err(ClassError::Refused(_))), "{name:?} {colour:?}");
+            let refused = Profile {
+                name: name.into(),
+                colour: colour.into(),
+            }
+            .save(&data);
+            assert!(
+                matches!(refused, Err(ClassError::Refused(_))),
+                "{name:?} {colour:?}"
+            );
         }
         std::fs::write(dir.path().join("profile.json"), b"{ not json").expect("write");
         let error = Profile::load(&data).expect_err("damaged");

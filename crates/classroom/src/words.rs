@@ -44,7 +44,12 @@ pub fn describe(control: &Control, people: &[Participant]) -> String {
 }
 
 /// The pen moved: said to the learner `me`, who `had_it` before or not.
-pub fn pen_message(holder: Option<PeerId>, me: PeerId, had_it: bool, people: &[Participant]) -> String {
+pub fn pen_message(
+    holder: Option<PeerId>,
+    me: PeerId,
+    had_it: bool,
+    people: &[Participant],
+) -> String {
     match holder {
         Some(holder) if holder == me => "you have the pen: you may edit the board".to_owned(),
         Some(holder) if had_it => format!(

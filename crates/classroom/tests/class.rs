@@ -148,7 +148,14 @@ async fn editors_updates_travel_and_the_rules_hold_in_words() {
         .apply_editor_update(DocId::Board, &edit)
         .await
         .expect("the instructor writes the board");
-    until_text(&learner, &mut learner_sees, DocId::Board, "main.py", "print('hi')").await;
+    until_text(
+        &learner,
+        &mut learner_sees,
+        DocId::Board,
+        "main.py",
+        "print('hi')",
+    )
+    .await;
 
     // Without the pen, a learner's board edit is refused here, in words, and changes nothing.
     let state = learner.document_state(DocId::Board);
@@ -158,7 +165,10 @@ async fn editors_updates_travel_and_the_rules_hold_in_words() {
         matches!(&refused, Err(ClassError::Refused(why)) if why.contains("the instructor gives the pen")),
         "{refused:?}"
     );
-    assert_eq!(text_in(&learner.document_state(DocId::Board), "main.py"), "print('hi')");
+    assert_eq!(
+        text_in(&learner.document_state(DocId::Board), "main.py"),
+        "print('hi')"
+    );
 
     // The learner's own workspace: its editor's update reaches the instructor's editors.
     let state = learner.document_state(workspace);
@@ -190,11 +200,21 @@ async fn editors_updates_travel_and_the_rules_hold_in_words() {
         .apply_editor_update(DocId::Board, &attempt)
         .await
         .expect("with the pen");
-    until_text(&teacher, &mut teacher_sees, DocId::Board, "main.py", "# mine print('hi')").await;
+    until_text(
+        &teacher,
+        &mut teacher_sees,
+        DocId::Board,
+        "main.py",
+        "# mine print('hi')",
+    )
+    .await;
 
     // A learner cannot act for the instructor.
     let refused = learner.act(ClassAction::TakePen).await;
-    assert!(matches!(refused, Err(ClassError::Refused(_))), "{refused:?}");
+    assert!(
+        matches!(refused, Err(ClassError::Refused(_))),
+        "{refused:?}"
+    );
 
     // Presence: the learner's cursor reaches the instructor with the learner's name.
     learner
@@ -208,13 +228,18 @@ async fn editors_updates_travel_and_the_rules_hold_in_words() {
         .await
         .expect("presence");
     let seen = event(&teacher, |e| match e {
-        ClassEvent::Presence { changes } => changes
-            .iter()
-            .find_map(|c| c.state.as_ref().map(|s| (s.name.clone(), s.file.clone(), s.cursor))),
+        ClassEvent::Presence { changes } => changes.iter().find_map(|c| {
+            c.state
+                .as_ref()
+                .map(|s| (s.name.clone(), s.file.clone(), s.cursor))
+        }),
         _ => None,
     })
     .await;
-    assert_eq!(seen, ("Ada".to_owned(), Some("work.py".to_owned()), Some(3)));
+    assert_eq!(
+        seen,
+        ("Ada".to_owned(), Some("work.py".to_owned()), Some(3))
+    );
 
     // Removed, the learner is told in words and its class is over.
     teacher
@@ -241,10 +266,15 @@ async fn editors_updates_travel_and_the_rules_hold_in_words() {
 async fn bad_editor_updates_are_refused_and_change_nothing() {
     let (teacher, learner) = class_of_two().await;
     let workspace = DocId::Workspace(learner.me());
-    event(&learner, |e| matches!(e, ClassEvent::Access { .. }).then_some(())).await;
+    event(&learner, |e| {
+        matches!(e, ClassEvent::Access { .. }).then_some(())
+    })
+    .await;
 
     // Bytes that are no update at all.
-    let refused = learner.apply_editor_update(workspace, b"\xff\xff\xff").await;
+    let refused = learner
+        .apply_editor_update(workspace, b"\xff\xff\xff")
+        .await;
     assert!(refused.is_err(), "{refused:?}");
     for garbage in [&b""[..], &b"\xff\xff\xff"[..], &[0u8; 64][..]] {
         let result = learner.apply_editor_update(workspace, garbage).await;
@@ -270,7 +300,10 @@ async fn bad_editor_updates_are_refused_and_change_nothing() {
         let update = elsewhere.transact().encode_state_as_update_v1(&before);
         update
     };
-    assert!(teacher.apply_editor_update(DocId::Board, &later).await.is_err());
+    assert!(teacher
+        .apply_editor_update(DocId::Board, &later)
+        .await
+        .is_err());
     teacher.leave().await.expect("leave");
     learner.leave().await.expect("leave");
 }

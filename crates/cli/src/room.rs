@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use coderoom_classroom::hosting::{host as host_class, HostPlan};
-use coderoom_classroom::words::{self, describe, name_of, role_name};
 use coderoom_classroom::joining;
+use coderoom_classroom::words::{self, describe, name_of, role_name};
 use coderoom_history::SessionId;
 use coderoom_protocol::{Control, DocId, RunReport, RunStep, Ticket};
 use coderoom_room::files;
@@ -678,4 +678,3 @@ async fn type_text(peer: &Peer, doc: DocId, file: String, text: String, rate: f6
         tokio::time::sleep(pause).await;
     }
 }
-
