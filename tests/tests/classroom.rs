@@ -115,6 +115,14 @@ async fn typing_shows_in_the_other_window_with_names_on_cursors() -> anyhow::Res
 
     save_screenshot(&teacher, "instructor").await?;
     save_screenshot(&learner, "learner").await?;
+
+    // Ending the class (asked first) tells Ada, whose app stops reconnecting.
+    teacher.click("#room-menu").await?;
+    teacher.click("#end-class").await?;
+    teacher.click("#end-class-confirm").await?;
+    teacher.wait_for("#host-start").await?;
+    learner.wait_for("#connection[data-state='gone']").await?;
+    learner.until_page_says("ended the class", WAIT).await?;
     teacher.close().await?;
     learner.close().await
 }
@@ -218,6 +226,24 @@ async fn files_lecture_mode_and_removal() -> anyhow::Result<()> {
     teacher.click("#lecture-toggle").await?;
     learner
         .until_page_says("lecture mode is over", WAIT)
+        .await?;
+
+    // With approval on, a newcomer waits in the list until the instructor lets them in.
+    teacher.click("#room-menu").await?;
+    teacher.click("#require-approval").await?;
+    teacher.click("#room-menu").await?;
+    teacher.click("#show-code").await?;
+    let ticket = teacher.text_of("#ticket-text").await?;
+    teacher.click("#show-code-view button.primary").await?;
+    let cli = coderoom_tests::cli_binary(env!("CARGO_TARGET_TMPDIR"))?;
+    let _newcomer = coderoom_tests::CliLearners::join(&cli, &ticket, 1, "x = 1\n", 4.0, 30)?;
+    teacher
+        .click("#participants .person[data-name='L1'] .approve")
+        .await?;
+    teacher
+        .until(WAIT, "the newcomer was never let in", || async {
+            Ok(teacher.text_of("#online-count").await? == "2 online")
+        })
         .await?;
 
     // Removal ends Ada's session with a message, and she stops reconnecting.
