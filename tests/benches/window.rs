@@ -22,6 +22,7 @@ use fantoccini::Locator;
 /// lists afresh.
 const INSTRUMENT: &str = "
     window.__keys = []; window.__renders = [];
+    performance.clearMarks();
     if (!window.__instrumented) {
         window.__instrumented = true;
         const now = () => performance.timeOrigin + performance.now();
@@ -80,6 +81,25 @@ async fn type_and_watch(
     let keys = numbers(typist, "__keys").await?;
     let own = latencies(&keys, &numbers(typist, "__renders").await?);
     let other = latencies(&keys, &numbers(watcher, "__renders").await?);
+    // Where the time goes: key → edit sent to Rust (typist), → frame in the other web view,
+    // → the other editor's lines written.
+    let marks = |name: &str| {
+        format!(
+            "return performance.getEntriesByName('{name}').map(m => performance.timeOrigin + m.startTime)"
+        )
+    };
+    let number_list = |value: serde_json::Value| -> Vec<f64> {
+        value
+            .as_array()
+            .map(|items| items.iter().filter_map(|v| v.as_f64()).collect())
+            .unwrap_or_default()
+    };
+    let sent = number_list(typist.script(&marks("coderoom:edit-sent")).await?);
+    let arrived = number_list(watcher.script(&marks("coderoom:frame-arrived")).await?);
+    let renders = numbers(watcher, "__renders").await?;
+    describe("    key → edit sent to Rust", &latencies(&keys, &sent));
+    describe("    edit sent → frame in the other web view", &latencies(&sent, &arrived));
+    describe("    frame → the other editor's lines", &latencies(&arrived, &renders));
     Ok((own, other))
 }
 
