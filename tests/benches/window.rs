@@ -98,8 +98,14 @@ async fn type_and_watch(
     let arrived = number_list(watcher.script(&marks("coderoom:frame-arrived")).await?);
     let renders = numbers(watcher, "__renders").await?;
     describe("    key → edit sent to Rust", &latencies(&keys, &sent));
-    describe("    edit sent → frame in the other web view", &latencies(&sent, &arrived));
-    describe("    frame → the other editor's lines", &latencies(&arrived, &renders));
+    describe(
+        "    edit sent → frame in the other web view",
+        &latencies(&sent, &arrived),
+    );
+    describe(
+        "    frame → the other editor's lines",
+        &latencies(&arrived, &renders),
+    );
     Ok((own, other))
 }
 
