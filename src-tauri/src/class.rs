@@ -412,3 +412,44 @@ async fn wait_for_sole(mut class: Arc<Class>) -> Option<Class> {
     }
     None
 }
+
+/// What runs `file` ("python3 3.11.2"), or what to install, in words.
+#[tauri::command]
+pub async fn run_runtime(file: String) -> Result<String, String> {
+    tauri::async_runtime::spawn_blocking(move || coderoom_classroom::running::runtime_for(&file))
+        .await
+        .map_err(text)?
+        .map_err(text)
+}
+
+#[derive(serde::Serialize)]
+pub struct RunStarted {
+    run: u64,
+    runtime: String,
+}
+
+#[tauri::command]
+pub async fn run_start(
+    current: tauri::State<'_, CurrentClass>,
+    doc: String,
+    file: String,
+) -> Result<RunStarted, String> {
+    let class = current.get().await?;
+    let doc = parse_doc_key(&doc).map_err(text)?;
+    let (run, runtime) = class.run(doc, &file).await.map_err(text)?;
+    Ok(RunStarted { run, runtime })
+}
+
+#[tauri::command]
+pub async fn run_stop(current: tauri::State<'_, CurrentClass>, run: u64) -> Result<(), String> {
+    current.get().await?.stop_run(run).map_err(text)
+}
+
+#[tauri::command]
+pub async fn run_input(
+    current: tauri::State<'_, CurrentClass>,
+    run: u64,
+    line: String,
+) -> Result<(), String> {
+    current.get().await?.run_input(run, &line).map_err(text)
+}

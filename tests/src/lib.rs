@@ -328,12 +328,14 @@ impl RunningApp {
         Ok(())
     }
 
-    /// Clicks into the editor and types `keys` as a user would.
+    /// Clicks into the editor and types `keys` as a user would; each `\n` is the Enter key
+    /// (WebDriver would type a newline character, which Monaco does not take as Enter).
     pub async fn type_in_editor(&self, keys: &str) -> anyhow::Result<()> {
         self.click(".monaco-editor .view-lines").await?;
+        let enter = fantoccini::key::Key::Enter.to_string();
         self.wait_for(".monaco-editor textarea")
             .await?
-            .send_keys(keys)
+            .send_keys(&keys.replace('\n', &enter))
             .await
             .context("typing in the editor")
     }

@@ -167,6 +167,51 @@ pub enum ClassEvent {
     Notice {
         message: String,
     },
+    /// A step of a run this window may watch (its own, or one from a document it reads).
+    Run {
+        run: u64,
+        by: String,
+        name: String,
+        step: RunView,
+    },
+}
+
+/// A step of a run, for the window's output panel.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "step")]
+pub enum RunView {
+    Started {
+        doc: String,
+        path: String,
+        runtime: String,
+    },
+    Output {
+        stderr: bool,
+        text: String,
+    },
+    Ended {
+        outcome: String,
+        wall_ms: u64,
+    },
+}
+
+impl From<coderoom_protocol::RunStep> for RunView {
+    fn from(step: coderoom_protocol::RunStep) -> Self {
+        use coderoom_protocol::RunStep;
+        match step {
+            RunStep::Started {
+                doc, path, runtime, ..
+            } => RunView::Started {
+                doc: doc_key(doc),
+                path,
+                runtime,
+            },
+            RunStep::Output { stderr, text } => RunView::Output { stderr, text },
+            RunStep::Ended {
+                outcome, wall_ms, ..
+            } => RunView::Ended { outcome, wall_ms },
+        }
+    }
 }
 
 /// What the instructor does from the window.
@@ -229,6 +274,10 @@ pub struct Class {
     /// Documents the window has loaded: only their changes are worth sending it (an
     /// instructor looking at the board is not sent thirty workspaces' keystrokes).
     shown: Mutex<std::collections::BTreeSet<DocId>>,
+    runs: std::sync::Arc<crate::running::Runs>,
+    /// Events made here (this laptop's own runs), told to the window with the room's.
+    local: tokio::sync::mpsc::UnboundedSender<Vec<ClassEvent>>,
+    local_events: tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<Vec<ClassEvent>>>,
 }
 
 impl Class {
@@ -237,6 +286,7 @@ impl Class {
         let me = hub.settings().instructor;
         let title = hub.settings().title.clone();
         let code = hub.settings().code.clone();
+        let (local, local_events) = tokio::sync::mpsc::unbounded_channel();
         Self {
             side: Side::Instructor { hub, code },
             me,
@@ -248,6 +298,9 @@ impl Class {
                 ..Known::default()
             }),
             shown: Mutex::default(),
+            runs: Default::default(),
+            local,
+            local_events: tokio::sync::Mutex::new(local_events),
         }
     }
 
@@ -260,6 +313,7 @@ impl Class {
         keep_history: bool,
     ) -> Self {
         let me = peer.id();
+        let (local, local_events) = tokio::sync::mpsc::unbounded_channel();
         Self {
             side: Side::Learner {
                 peer,
@@ -271,6 +325,9 @@ impl Class {
             title: String::new(),
             known: Mutex::new(Known::default()),
             shown: Mutex::default(),
+            runs: Default::default(),
+            local,
+            local_events: tokio::sync::Mutex::new(local_events),
         }
     }
 
@@ -331,6 +388,14 @@ impl Class {
 
     /// The next thing to tell the window; `None` once the class is over for this laptop.
     pub async fn next_events(&self) -> Option<Vec<ClassEvent>> {
+        let mut local = self.local_events.lock().await;
+        tokio::select! {
+            Some(events) = local.recv() => Some(events),
+            events = self.room_events() => events,
+        }
+    }
+
+    async fn room_events(&self) -> Option<Vec<ClassEvent>> {
         match &self.side {
             Side::Instructor { hub, .. } => {
                 let report = hub.next_report().await?;
@@ -381,7 +446,7 @@ impl Class {
                 name: line.name,
                 text: line.text,
             }],
-            HubReport::Run(_) => Vec::new(),
+            HubReport::Run(report) => self.run_event(report),
             HubReport::Participants(list) => {
                 {
                     let mut known = self.known();
@@ -511,7 +576,7 @@ impl Class {
             PeerReport::ChatDropped(reason) => {
                 vec![notice(format!("your message was not sent: {reason}"))]
             }
-            PeerReport::Run(_) => Vec::new(),
+            PeerReport::Run(report) => self.run_event(report),
             PeerReport::Follow { leader, binding } => {
                 let message = words::follow_message(leader, binding, &self.known().people);
                 vec![ClassEvent::Follow {
@@ -521,6 +586,63 @@ impl Class {
                 }]
             }
         }
+    }
+
+    /// Someone's run step, for the window (this laptop's own are told as they happen).
+    fn run_event(&self, report: coderoom_protocol::RunReport) -> Vec<ClassEvent> {
+        if report.by == self.me {
+            return Vec::new();
+        }
+        let name = words::name_of(&self.known().people, report.by);
+        vec![ClassEvent::Run {
+            run: report.run,
+            by: person_key(report.by),
+            name,
+            step: report.step.into(),
+        }]
+    }
+
+    /// Runs `file` of `doc` here, in the sandbox; its steps go to the room (for the
+    /// document's readers and history) and to this window. Returns the run and its runtime.
+    pub async fn run(
+        self: &std::sync::Arc<Self>,
+        doc: DocId,
+        file: &str,
+    ) -> Result<(u64, String), ClassError> {
+        let files = match &self.side {
+            Side::Instructor { hub, .. } => hub.files(doc).await,
+            Side::Learner { peer, .. } => peer.files(doc).await,
+        }
+        .unwrap_or_default();
+        let (steps, mut steps_out) = tokio::sync::mpsc::unbounded_channel();
+        let started = crate::running::start(&self.runs, doc, files, file, steps)?;
+        let class = std::sync::Arc::clone(self);
+        tokio::spawn(async move {
+            while let Some((run, step)) = steps_out.recv().await {
+                let event = ClassEvent::Run {
+                    run,
+                    by: person_key(class.me),
+                    name: class.profile.name.clone(),
+                    step: step.clone().into(),
+                };
+                let _ = class.local.send(vec![event]);
+                match &class.side {
+                    Side::Instructor { hub, .. } => hub.report_run(run, step).await,
+                    Side::Learner { peer, .. } => peer.report_run(run, step).await,
+                }
+            }
+        });
+        Ok(started)
+    }
+
+    /// Stops a run of this laptop's.
+    pub fn stop_run(&self, run: u64) -> Result<(), ClassError> {
+        self.runs.stop(run)
+    }
+
+    /// A line typed into a run of this laptop's.
+    pub fn run_input(&self, run: u64, line: &str) -> Result<(), ClassError> {
+        self.runs.input(run, line)
     }
 
     fn start_learner_history(&self, title: &str) {

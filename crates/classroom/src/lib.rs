@@ -10,6 +10,7 @@ pub mod joining;
 pub mod names;
 pub mod profile;
 pub mod recent;
+pub mod running;
 pub mod words;
 
 pub use class::{Class, ClassEvent, Connection};

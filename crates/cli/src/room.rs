@@ -1,7 +1,6 @@
 //! `host` and `join`: a room from a terminal, for tests, benchmarks, classroom simulations and
 //! machines without a screen.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -9,8 +8,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use coderoom_classroom::hosting::{host as host_class, HostPlan};
-use coderoom_classroom::joining;
 use coderoom_classroom::words::{self, describe, name_of, role_name};
+use coderoom_classroom::{joining, running};
 use coderoom_history::SessionId;
 use coderoom_protocol::{Control, DocId, RunReport, RunStep, Ticket};
 use coderoom_room::files;
@@ -580,88 +579,28 @@ fn print_run(report: &RunReport, people: &[coderoom_protocol::Participant]) {
 /// Runs `file` of this learner's workspace here, in the sandbox, printing its output and
 /// reporting each step to the room (and to the learner's own history).
 async fn run_in_room(peer: &Peer, file: &str) {
-    let run_id = rand::random::<u64>() >> 12;
     let files = peer.files(peer.workspace()).await.unwrap_or_default();
-    let started = match start_workspace_run(&files, file) {
-        Ok(started) => started,
-        Err(error) => {
-            eprintln!("coderoom: cannot run {file}: {error:#}");
-            return;
+    let runs = std::sync::Arc::new(running::Runs::default());
+    let (steps, mut steps_out) = tokio::sync::mpsc::unbounded_channel();
+    if let Err(error) = running::start(&runs, peer.workspace(), files, file, steps) {
+        eprintln!("coderoom: cannot run {file}: {error}");
+        return;
+    }
+    // Steps come in order: printed here, and sent to the room (which relays and records them).
+    while let Some((run, step)) = steps_out.recv().await {
+        match &step {
+            RunStep::Output { text, .. } => say!("{}", text.trim_end_matches('\n')),
+            RunStep::Ended {
+                outcome, wall_ms, ..
+            } => say!("run: {outcome} in {wall_ms} ms"),
+            RunStep::Started { .. } => {}
         }
-    };
-    let (mut handle, language, limits) = started;
-    peer.report_run(
-        run_id,
-        RunStep::Started {
-            doc: peer.workspace(),
-            path: file.to_owned(),
-            runtime: language,
-            files_hash: files_hash(&files),
-        },
-    )
-    .await;
-    while let Some(event) = handle.next_event().await {
-        let step = match event {
-            coderoom_runner::RunEvent::Output { stream, text, .. } => {
-                let stderr = stream == coderoom_runner::Stream::Stderr;
-                say!("{}", text.trim_end_matches('\n'));
-                RunStep::Output { stderr, text }
-            }
-            coderoom_runner::RunEvent::Notice { text } => RunStep::Output {
-                stderr: true,
-                text: format!("coderoom: {text}\n"),
-            },
-            coderoom_runner::RunEvent::Started { .. } => continue,
-            coderoom_runner::RunEvent::Finished(outcome) => {
-                let summary = format!("{} ({})", outcome.summary(&limits), outcome.runtime);
-                say!("run: {summary}");
-                RunStep::Ended {
-                    outcome: summary,
-                    wall_ms: outcome.wall_ms,
-                    cpu_ms: Some(outcome.cpu_ms),
-                    peak_kib: Some(outcome.peak_memory_bytes / 1024),
-                }
-            }
-        };
-        peer.report_run(run_id, step).await;
-    }
-}
-
-type StartedRun = (coderoom_runner::RunHandle, String, coderoom_runner::Limits);
-
-fn start_workspace_run(files: &BTreeMap<String, String>, file: &str) -> anyhow::Result<StartedRun> {
-    if !files.contains_key(file) {
-        anyhow::bail!("the workspace has no file {file:?}");
-    }
-    let language = coderoom_runner::language_for_path(file)
-        .with_context(|| format!("cannot tell the language of {file}"))?;
-    let limits = coderoom_runner::Limits::default();
-    let sources = files
-        .iter()
-        .map(|(path, text)| coderoom_runner::SourceFile {
-            path: path.clone(),
-            text: text.clone(),
-        })
-        .collect();
-    let handle = crate::run::runner()?.start(coderoom_runner::RunRequest {
-        language: language.clone(),
-        files: sources,
-        main: Some(file.to_owned()),
-        limits,
-    })?;
-    Ok((handle, language, limits))
-}
-
-/// The files a run saw, as one hash (paths and texts, in order).
-fn files_hash(files: &BTreeMap<String, String>) -> String {
-    let mut hasher = blake3::Hasher::new();
-    for (path, text) in files {
-        for part in [path.as_bytes(), text.as_bytes()] {
-            hasher.update(&(part.len() as u64).to_le_bytes());
-            hasher.update(part);
+        let ended = matches!(step, RunStep::Ended { .. });
+        peer.report_run(run, step).await;
+        if ended {
+            break;
         }
     }
-    hasher.finalize().to_hex()[..16].to_owned()
 }
 
 async fn type_text(peer: &Peer, doc: DocId, file: String, text: String, rate: f64) {

@@ -703,6 +703,12 @@ impl Hub {
         outcome
     }
 
+    /// A step of a run the instructor started here: kept in history and shown to the readers
+    /// of the document it runs from.
+    pub async fn report_run(&self, run: u64, step: RunStep) {
+        let _ = lock(&self.shared).handle(HubEvent::InstructorRun { run, step });
+    }
+
     /// Where the instructor is (file, cursor), for learners' editors and lecture mode.
     pub async fn set_presence(&self, presence: &crate::presence::Presence) {
         let clock = self.presence_clock.fetch_add(1, Ordering::Relaxed) as u32;

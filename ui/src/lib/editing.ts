@@ -21,6 +21,11 @@ const bound = new Map<string, Bound>();
 let shown: Tab | null = null;
 let following: string | null = null;
 let onUserMove: () => void = () => undefined;
+let runKey: () => void = () => undefined;
+/** What Ctrl+Enter in the editor does (the run panel runs the file in front). */
+export function onRunKey(run: () => void) {
+  runKey = run;
+}
 /** `Ln 2, Col 5` of this person's cursor, for the status bar. */
 export const cursorPosition = writable("");
 
@@ -47,6 +52,7 @@ export function createEditor(element: HTMLElement, userMoved: () => void) {
     scrollBeyondLastLine: false,
     tabSize: 4,
   });
+  editor.addCommand(monaco.KeyMod.CtrlCmd | monaco.KeyCode.Enter, () => runKey());
   editor.onKeyDown(() => onUserMove());
   editor.onMouseDown(() => onUserMove());
   element.addEventListener("wheel", () => onUserMove(), { passive: true });

@@ -63,7 +63,13 @@ export type ClassEvent =
   | { kind: "join_request"; person: Person }
   | { kind: "chat"; from: string; name: string; text: string }
   | { kind: "notice"; message: string }
-  | { kind: "close_requested"; message: string };
+  | { kind: "close_requested"; message: string }
+  | { kind: "run"; run: number; by: string; name: string; step: RunStepView };
+
+export type RunStepView =
+  | { step: "started"; doc: string; path: string; runtime: string }
+  | { step: "output"; stderr: boolean; text: string }
+  | { step: "ended"; outcome: string; wall_ms: number };
 
 export interface DocumentFrame { reset: boolean; doc: string; update: Uint8Array }
 
@@ -145,4 +151,8 @@ export const api = {
   say: (text: string) => invoke<void>("class_say", { text }),
   leave: (end: boolean, confirmed: boolean) => invoke<string | null>("leave_class", { end, confirmed }),
   quit: () => invoke<void>("quit"),
+  runRuntime: (file: string) => invoke<string>("run_runtime", { file }),
+  runStart: (doc: string, file: string) => invoke<{ run: number; runtime: string }>("run_start", { doc, file }),
+  runStop: (run: number) => invoke<void>("run_stop", { run }),
+  runInput: (run: number, line: string) => invoke<void>("run_input", { run, line }),
 };

@@ -2,6 +2,7 @@
 // and where everyone is. Fed by the class channel's events.
 import { derived, get, writable } from "svelte/store";
 import { Documents } from "../lib/docs";
+import { resetRuns, takeRunEvent } from "./runs";
 import {
   api,
   classChannel,
@@ -110,6 +111,9 @@ function handle(event: ClassEvent) {
     case "close_requested":
       closeQuestion.set(event.message);
       break;
+    case "run":
+      takeRunEvent(event);
+      break;
   }
 }
 
@@ -123,6 +127,7 @@ export function newChannel() {
 
 export function entered(entered: Entered) {
   presence.set(new Map());
+  resetRuns();
   current.set({
     entered,
     role: entered.instructor ? "Instructor" : "Learner",

@@ -71,6 +71,11 @@ pub enum HubEvent {
     /// Where the instructor is in the hub's own window (an awareness payload of
     /// [`crate::presence::encode`]), for learners' editors and lecture mode.
     InstructorPresence(Vec<u8>),
+    /// A step of a run the instructor started on the hub's own laptop.
+    InstructorRun {
+        run: u64,
+        step: RunStep,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -434,6 +439,11 @@ impl HubCore {
             HubEvent::Instructor(control) => self.instructor(control, &mut out),
             HubEvent::InstructorSays(text) => {
                 let _ = self.chat(now_ms, (self.settings.instructor, None), &text, &mut out);
+            }
+            HubEvent::InstructorRun { run, step } => {
+                let instructor = self.settings.instructor;
+                // The instructor has no connection: no reader is left out as its sender.
+                let _ = self.run(now_ms, (ConnId::MAX, instructor), run, step, &mut out);
             }
             HubEvent::InstructorPresence(payload) => {
                 self.instructor_presence = Some(payload.clone());

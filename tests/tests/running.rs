@@ -1,0 +1,104 @@
+//! Running code in the window: a learner runs a program that reads input, and both windows see
+//! it live; an endless loop is stopped, and both windows say why.
+
+use std::time::Duration;
+
+use coderoom_tests::{app_binary, RunningApp};
+use fantoccini::key::Key;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+async fn terminal_text(app: &RunningApp) -> anyhow::Result<String> {
+    let text = app
+        .script("const rows = document.querySelector('#run-output .xterm-rows'); return rows ? rows.innerText : ''")
+        .await?;
+    Ok(text.as_str().unwrap_or_default().replace('\u{a0}', " "))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_learners_run_streams_to_both_windows_and_a_stop_says_why() -> anyhow::Result<()> {
+    let binary = app_binary(env!("CARGO_TARGET_TMPDIR"))?;
+    let (teacher, learner) =
+        tokio::try_join!(RunningApp::launch(&binary), RunningApp::launch(&binary))?;
+    teacher.introduce("Grace").await?;
+    teacher.click("#host-start").await?;
+    teacher.click("#show-code").await?;
+    let ticket = teacher.text_of("#ticket-text").await?;
+    teacher.click("#show-code-view button.primary").await?;
+    learner.introduce("Ada").await?;
+    learner.fill("#join-ticket", &ticket).await?;
+    learner.click("#join-start").await?;
+    learner
+        .wait_for("#connection[data-state='connected']")
+        .await?;
+
+    // Ada writes a program that asks for a name, in her workspace, and runs it.
+    learner.click("#doc-picker option[value^='ws:']").await?;
+    learner.click("#new-file").await?;
+    learner
+        .fill("#file-name-input", &format!("hello.py{}", Key::Enter))
+        .await?;
+    learner
+        .wait_for(".tab.active[data-file='hello.py']")
+        .await?;
+    learner
+        .type_in_editor("name = input('Your name? ')\nprint('Hello', name)\n")
+        .await?;
+    learner
+        .until(WAIT, "the runtime was never named", || async {
+            Ok(learner
+                .text_of("#run-runtime")
+                .await?
+                .starts_with("python3"))
+        })
+        .await?;
+    // Grace watches the same file.
+    teacher.click("#doc-picker option[value^='ws:']").await?;
+    teacher.click("#file-tree [data-path='hello.py']").await?;
+
+    learner.click("#run-button").await?;
+    learner
+        .until(WAIT, "the program never asked for input", || async {
+            Ok(terminal_text(&learner).await?.contains("Your name?"))
+        })
+        .await?;
+    learner
+        .fill("#run-input", &format!("Ada{}", Key::Enter))
+        .await?;
+    for app in [&learner, &teacher] {
+        app.until(WAIT, "the program's greeting never showed", || async {
+            Ok(terminal_text(app).await?.contains("Hello Ada"))
+        })
+        .await?;
+        app.until(WAIT, "the run's end never showed", || async {
+            Ok(app.text_of("#run-outcome").await?.starts_with("exit 0 in"))
+        })
+        .await?;
+        assert_eq!(app.text_of("#run-label").await?, "Ada ran hello.py");
+    }
+
+    // An endless loop, stopped: both windows say how it ended.
+    learner.click("#new-file").await?;
+    learner
+        .fill("#file-name-input", &format!("spin.py{}", Key::Enter))
+        .await?;
+    learner.wait_for(".tab.active[data-file='spin.py']").await?;
+    // Monaco indents the line after the colon by itself.
+    learner.type_in_editor("while True:\npass").await?;
+    teacher.click("#file-tree [data-path='spin.py']").await?;
+    learner.click("#run-button").await?;
+    learner
+        .until(WAIT, "the loop never started", || async {
+            Ok(learner.text_of("#run-outcome").await? == "running…")
+        })
+        .await?;
+    learner.click("#run-stop").await?;
+    for app in [&learner, &teacher] {
+        app.until(WAIT, "the stop was never told", || async {
+            Ok(app.text_of("#run-outcome").await?.contains("stopped"))
+        })
+        .await?;
+    }
+    teacher.close().await?;
+    learner.close().await
+}
