@@ -99,6 +99,35 @@ async fn a_learners_run_streams_to_both_windows_and_a_stop_says_why() -> anyhow:
         })
         .await?;
     }
+
+    // Chat goes both ways, names on each line, and a "line N of FILE" is a link that opens it.
+    learner
+        .fill(
+            "#chat-input",
+            &format!("stuck on line 2 of hello.py{}", Key::Enter),
+        )
+        .await?;
+    teacher
+        .until(WAIT, "Ada's message never reached Grace", || async {
+            Ok(teacher
+                .text_of("#chat-lines")
+                .await?
+                .contains("stuck on line 2 of hello.py"))
+        })
+        .await?;
+    teacher
+        .fill("#chat-input", &format!("coming!{}", Key::Enter))
+        .await?;
+    learner
+        .until(WAIT, "Grace's answer never reached Ada", || async {
+            let lines = learner.text_of("#chat-lines").await?;
+            Ok(lines.contains("Grace") && lines.contains("coming!"))
+        })
+        .await?;
+    teacher.click("#chat-lines button.link").await?;
+    teacher
+        .wait_for(".tab.active[data-file='hello.py']")
+        .await?;
     teacher.close().await?;
     learner.close().await
 }

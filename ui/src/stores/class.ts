@@ -27,8 +27,8 @@ export interface ClassState {
   pen: string | null;
   /** Whom lecture mode (binding) or this person (not binding) follows. */
   lecture: { leader: string | null; message: string } | null;
-  /** Chat lines, newest last (shown by the chat of a later issue; kept from now). */
-  chat: { from: string; name: string; text: string }[];
+  /** Chat lines, newest last, with when they arrived (ms). */
+  chat: { from: string; name: string; text: string; at: number }[];
 }
 
 export const current = writable<ClassState | null>(null);
@@ -103,7 +103,9 @@ function handle(event: ClassEvent) {
       notify(`${event.person.name} asks to join: approve or refuse in the list`);
       break;
     case "chat":
-      update((state) => ({ chat: [...state.chat.slice(-199), event] }));
+      update((state) => ({
+        chat: [...state.chat.slice(-199), { from: event.from, name: event.name, text: event.text, at: Date.now() }],
+      }));
       break;
     case "notice":
       notify(event.message);
