@@ -100,6 +100,38 @@ async fn a_learners_run_streams_to_both_windows_and_a_stop_says_why() -> anyhow:
         .await?;
     }
 
+    // A C# compile error is a line that opens the file, and a marker in the editor.
+    learner.click("#new-file").await?;
+    learner
+        .fill("#file-name-input", &format!("Broken.cs{}", Key::Enter))
+        .await?;
+    learner
+        .wait_for(".tab.active[data-file='Broken.cs']")
+        .await?;
+    learner
+        .type_in_editor("class A { static void Main() { int x = ; } }")
+        .await?;
+    teacher.click("#file-tree [data-path='Broken.cs']").await?;
+    learner.click("#run-button").await?;
+    for app in [&learner, &teacher] {
+        app.until(WAIT, "the compile error never became a link", || async {
+            Ok(app
+                .text_of("#run-errors")
+                .await?
+                .contains("Broken.cs line 1"))
+        })
+        .await?;
+        app.until(WAIT, "the run never said it did not compile", || async {
+            Ok(app
+                .text_of("#run-outcome")
+                .await?
+                .starts_with("did not compile"))
+        })
+        .await?;
+    }
+    teacher.click("#run-errors .run-error").await?;
+    teacher.wait_for(".monaco-editor .squiggly-error").await?;
+
     // Chat goes both ways, names on each line, and a "line N of FILE" is a link that opens it.
     learner
         .fill(

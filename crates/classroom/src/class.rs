@@ -188,6 +188,8 @@ pub enum RunView {
     Output {
         stderr: bool,
         text: String,
+        /// Places in the run's files this output points at (tracebacks, compiler errors).
+        errors: Vec<crate::errors::ErrorLine>,
     },
     Ended {
         outcome: String,
@@ -206,7 +208,11 @@ impl From<coderoom_protocol::RunStep> for RunView {
                 path,
                 runtime,
             },
-            RunStep::Output { stderr, text } => RunView::Output { stderr, text },
+            RunStep::Output { stderr, text } => RunView::Output {
+                stderr,
+                errors: crate::errors::error_lines(&text),
+                text,
+            },
             RunStep::Ended {
                 outcome, wall_ms, ..
             } => RunView::Ended { outcome, wall_ms },

@@ -4,6 +4,7 @@
 //! rules for file names, and the words that tell a teacher or a learner what happened.
 
 pub mod class;
+pub mod errors;
 pub mod folder;
 pub mod hosting;
 pub mod joining;

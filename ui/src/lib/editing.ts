@@ -248,6 +248,30 @@ export function drawCursors(states: Map<number, PresenceState>, me: string) {
   decorations = editor.createDecorationsCollection(items);
 }
 
+/** Marks the lines a run's output points at in the files of `doc` (compile errors carry
+ * their message); markers of an earlier run of the document go. */
+export function markRunErrors(doc: string, errors: { file: string; line: number; column: number | null; message: string | null }[]) {
+  for (const [key, entry] of bound) {
+    if (!key.startsWith(`${doc}\n`)) continue;
+    const file = key.slice(doc.length + 1);
+    monaco.editor.setModelMarkers(
+      entry.model,
+      "run",
+      errors
+        .filter((e) => e.file === file && e.line <= entry.model.getLineCount())
+        .map((e) => ({
+          startLineNumber: e.line,
+          startColumn: e.column ?? 1,
+          endLineNumber: e.line,
+          endColumn: e.column ? e.column + 1 : entry.model.getLineMaxColumn(e.line),
+          message: e.message ?? "the program stopped here",
+          severity: monaco.MarkerSeverity.Error,
+          source: "run",
+        })),
+    );
+  }
+}
+
 /** Puts the followed person's cursor in view. */
 export function revealOffset(offset: number) {
   const model = editor?.getModel();

@@ -66,9 +66,11 @@ export type ClassEvent =
   | { kind: "close_requested"; message: string }
   | { kind: "run"; run: number; by: string; name: string; step: RunStepView };
 
+export interface ErrorLine { file: string; line: number; column: number | null; message: string | null }
+
 export type RunStepView =
   | { step: "started"; doc: string; path: string; runtime: string }
-  | { step: "output"; stderr: boolean; text: string }
+  | { step: "output"; stderr: boolean; text: string; errors: ErrorLine[] }
   | { step: "ended"; outcome: string; wall_ms: number };
 
 export interface DocumentFrame { reset: boolean; doc: string; update: Uint8Array }

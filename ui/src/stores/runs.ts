@@ -1,7 +1,7 @@
 // Runs seen in this class, kept per file (document and path): this person's own and those of
 // documents they read, each with its output as it streamed and how it ended.
 import { writable } from "svelte/store";
-import type { ClassEvent } from "../lib/ipc";
+import type { ClassEvent, ErrorLine } from "../lib/ipc";
 
 export interface RunRecord {
   run: number;
@@ -11,6 +11,8 @@ export interface RunRecord {
   path: string;
   runtime: string;
   output: { stderr: boolean; text: string }[];
+  /** Places the output points at (tracebacks, compiler errors), each once. */
+  errors: ErrorLine[];
   ended: { outcome: string; wall_ms: number } | null;
 }
 
@@ -36,6 +38,7 @@ export function takeRunEvent(event: Extract<ClassEvent, { kind: "run" }>) {
         path: step.path,
         runtime: step.runtime,
         output: [],
+        errors: [],
         ended: null,
       };
       // The last 20 runs of a file are kept.
@@ -47,8 +50,12 @@ export function takeRunEvent(event: Extract<ClassEvent, { kind: "run" }>) {
     const index = list?.findIndex((r) => r.run === event.run) ?? -1;
     if (!key || !list || index < 0) return all;
     const record = { ...list[index] };
-    if (step.step === "output") record.output = [...record.output, { stderr: step.stderr, text: step.text }];
-    else record.ended = { outcome: step.outcome, wall_ms: step.wall_ms };
+    if (step.step === "output") {
+      record.output = [...record.output, { stderr: step.stderr, text: step.text }];
+      const fresh = step.errors.filter((e) => !record.errors.some((o) => o.file === e.file && o.line === e.line));
+      if (fresh.length) record.errors = [...record.errors, ...fresh];
+    }
+    else if (step.step === "ended") record.ended = { outcome: step.outcome, wall_ms: step.wall_ms };
     const copy = [...list];
     copy[index] = record;
     next.set(key, copy);
