@@ -156,6 +156,14 @@ async fn a_learners_run_streams_to_both_windows_and_a_stop_says_why() -> anyhow:
             Ok(lines.contains("Grace") && lines.contains("coming!"))
         })
         .await?;
+    // The instructor turns learners' chat off: Ada is told and cannot write; then on again.
+    teacher.click("#room-menu").await?;
+    teacher.click("#learners-chat").await?;
+    learner.wait_for("#chat-off").await?;
+    learner.until_page_says("turned the chat off", WAIT).await?;
+    teacher.click("#learners-chat").await?;
+    learner.wait_for("#chat-input").await?;
+    teacher.click("#room-menu").await?;
     teacher.click("#chat-lines button.link").await?;
     teacher
         .wait_for(".tab.active[data-file='hello.py']")

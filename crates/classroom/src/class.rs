@@ -167,6 +167,11 @@ pub enum ClassEvent {
     Notice {
         message: String,
     },
+    /// Whether this learner may write in the chat now.
+    ChatAllowed {
+        on: bool,
+        message: String,
+    },
     /// A step of a run this window may watch (its own, or one from a document it reads).
     Run {
         run: u64,
@@ -235,6 +240,7 @@ pub enum ClassAction {
     Lock { on: bool },
     Lecture { on: bool },
     AllowCodeJoins,
+    LearnersChat { on: bool },
 }
 
 /// Where this window's person is, as the window knows it.
@@ -583,6 +589,14 @@ impl Class {
                 vec![notice(format!("your message was not sent: {reason}"))]
             }
             PeerReport::Run(report) => self.run_event(report),
+            PeerReport::ChatAllowed(on) => vec![ClassEvent::ChatAllowed {
+                on,
+                message: if on {
+                    "the instructor turned the chat back on".into()
+                } else {
+                    "the instructor turned the chat off for now".into()
+                },
+            }],
             PeerReport::Follow { leader, binding } => {
                 let message = words::follow_message(leader, binding, &self.known().people);
                 vec![ClassEvent::Follow {
@@ -840,6 +854,7 @@ impl Class {
                 binding: on,
             },
             ClassAction::AllowCodeJoins => Control::AllowCodeJoins,
+            ClassAction::LearnersChat { on } => Control::LearnersChat(on),
         };
         if let Control::Approve(id) | Control::Deny(id) = control {
             self.known().waiting.retain(|w| w.id != id);

@@ -39,6 +39,8 @@ pub fn describe(control: &Control, people: &[Participant]) -> String {
         Control::CodeJoinsNeedApproval(true) => "code joins wait for your approval".into(),
         Control::CodeJoinsNeedApproval(false) => "code joins need no approval".into(),
         Control::EndClass => "the class has ended".into(),
+        Control::LearnersChat(true) => "learners may write in the chat again".into(),
+        Control::LearnersChat(false) => "the chat is yours alone for now".into(),
         Control::Participants(_) | Control::JoinRequest(_) => String::new(),
     }
 }

@@ -25,7 +25,7 @@ pub struct HostArgs {
     bind: SocketAddr,
     /// Ask the instructor (this terminal) to approve each newcomer: type `approve NAME`.
     /// Other commands on stdin: deny, remove, lock, unlock, pen NAME|off, observer NAME,
-    /// learner NAME, lecture on|off, who, say TEXT (chat).
+    /// learner NAME, lecture on|off, chat on|off (learners' chat), who, say TEXT (chat).
     #[arg(long)]
     approve: bool,
     /// Files to put on the board at the start.
@@ -346,7 +346,9 @@ async fn instructor_command(hub: &Hub, line: &str) -> Result<String, String> {
         ("allow-code", _) => Control::AllowCodeJoins,
         ("code-approval", "on") => Control::CodeJoinsNeedApproval(true),
         ("code-approval", "off") => Control::CodeJoinsNeedApproval(false),
-        ("", _) => return Err("type a command: who, approve, deny, remove, lock, unlock, pen, observer, learner, lecture, allow-code, code-approval, end class".into()),
+        ("chat", "on") => Control::LearnersChat(true),
+        ("chat", "off") => Control::LearnersChat(false),
+        ("", _) => return Err("type a command: who, approve, deny, remove, lock, unlock, pen, observer, learner, lecture, chat on|off, allow-code, code-approval, end class".into()),
         (other, _) => return Err(format!("unknown command {other:?}")),
     };
     let done = describe(&control, &hub.participants().await);
@@ -502,6 +504,7 @@ pub fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
                             }
                         }
                         Some(PeerReport::Follow { leader, binding }) => say!("follow: {}", words::follow_message(leader, binding, &people)),
+                        Some(PeerReport::ChatAllowed(on)) => say!("chat: {}", if on { "the instructor turned the chat back on" } else { "the instructor turned the chat off for now" }),
                         Some(PeerReport::Retrying(after)) => say!("retrying: in {} ms", after.as_millis()),
                         Some(PeerReport::Presence(changes)) => {
                             for (_, state) in changes {

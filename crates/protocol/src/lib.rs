@@ -18,7 +18,7 @@ pub use ticket::Ticket;
 pub const ALPN: &[u8] = b"coderoom/1";
 
 /// Sent in `Hello`; a hub refuses other versions with a readable reason. (3: `SyncPiece`.)
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// The most of a large `Sync` or `Resync` the hub puts in one `SyncPiece`.
 pub const PIECE: usize = 1024 * 1024;

@@ -156,6 +156,9 @@ pub enum Control {
     CodeJoinsNeedApproval(bool),
     /// The class is over: everyone is told and no one is let in any more.
     EndClass,
+    /// Whether learners and observers may write in the chat (the instructor always may); the
+    /// hub tells everyone when it changes and each newcomer.
+    LearnersChat(bool),
 }
 
 /// Something the hub tells one peer.

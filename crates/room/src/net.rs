@@ -824,6 +824,8 @@ pub enum PeerReport {
     },
     /// Away from the hub: the next attempt to reach it is in this long.
     Retrying(Duration),
+    /// Whether learners may write in the chat now.
+    ChatAllowed(bool),
 }
 
 /// A peer's state, shared by its connection's reader, its edits and its reconnect loop, as the
@@ -930,6 +932,7 @@ impl PeerState {
                 PeerAction::RoleChanged(role) => PeerReport::RoleChanged(role),
                 PeerAction::Follow { leader, binding } => PeerReport::Follow { leader, binding },
                 PeerAction::Presence(changes) => PeerReport::Presence(changes),
+                PeerAction::ChatAllowed(on) => PeerReport::ChatAllowed(on),
             };
             let _ = self.reports.send(report);
         }

@@ -912,3 +912,56 @@ fn a_paste_too_large_to_send_is_undone_with_a_reason_instead_of_looping() {
         "{actions:?}"
     );
 }
+
+#[test]
+fn the_instructor_turns_learners_chat_off_and_on_and_everyone_is_told() {
+    use coderoom_protocol::ChatLine;
+    let mut hub = hub();
+    let ada = peer(1);
+    admit(&mut hub, 1, ada, "Ada", 0);
+    let say = |hub: &mut HubCore, now: u64, text: &str| {
+        hub.handle(
+            now,
+            HubEvent::Frame {
+                conn: 1,
+                message: Message::Chat(ChatLine {
+                    from: ada,
+                    name: String::new(),
+                    text: text.into(),
+                }),
+            },
+        )
+    };
+    let off = hub.handle(5, HubEvent::Instructor(Control::LearnersChat(false)));
+    assert!(sent_to(&off, 1).contains(&Message::Control(Control::LearnersChat(false))));
+
+    // Ada's message is not relayed; she is told why.
+    let actions = say(&mut hub, 10, "hello?");
+    assert!(!actions.iter().any(|a| matches!(a, HubAction::Chat(_))));
+    assert!(sent_to(&actions, 1).iter().any(|m| matches!(
+        m,
+        Message::Notice(Notice::ChatDropped(why)) if why.contains("turned the chat off")
+    )));
+    // The instructor still writes.
+    let said = hub.handle(20, HubEvent::InstructorSays("quiet please".into()));
+    assert!(said.iter().any(|a| matches!(a, HubAction::Chat(_))));
+    // A newcomer hears that the chat is off.
+    let bea = peer(2);
+    let welcome = connect(
+        &mut hub,
+        2,
+        bea,
+        hello(Credential::Secret(SECRET), "Bea"),
+        30,
+    );
+    assert!(sent_to(&welcome, 2).contains(&Message::Control(Control::LearnersChat(false))));
+    // On again: Ada's chat is relayed, and a learner's core reports the change.
+    hub.handle(40, HubEvent::Instructor(Control::LearnersChat(true)));
+    let actions = say(&mut hub, 50, "thanks");
+    assert!(actions.iter().any(|a| matches!(a, HubAction::Chat(_))));
+    let mut learner = learner_core(1, "Ada");
+    let told = learner.handle(PeerEvent::Frame(Message::Control(Control::LearnersChat(
+        false,
+    ))));
+    assert!(told.contains(&PeerAction::ChatAllowed(false)));
+}

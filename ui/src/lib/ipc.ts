@@ -64,6 +64,7 @@ export type ClassEvent =
   | { kind: "chat"; from: string; name: string; text: string }
   | { kind: "notice"; message: string }
   | { kind: "close_requested"; message: string }
+  | { kind: "chat_allowed"; on: boolean; message: string }
   | { kind: "run"; run: number; by: string; name: string; step: RunStepView };
 
 export interface ErrorLine { file: string; line: number; column: number | null; message: string | null }
@@ -78,7 +79,7 @@ export interface DocumentFrame { reset: boolean; doc: string; update: Uint8Array
 export type ClassAction =
   | { action: "approve" | "deny" | "remove" | "make_observer" | "make_learner" | "give_pen"; person: string }
   | { action: "take_pen" | "allow_code_joins" }
-  | { action: "require_approval" | "lock" | "lecture"; on: boolean };
+  | { action: "require_approval" | "lock" | "lecture" | "learners_chat"; on: boolean };
 
 export interface WindowPresence {
   doc: string | null;

@@ -29,6 +29,8 @@ export interface ClassState {
   lecture: { leader: string | null; message: string } | null;
   /** Chat lines, newest last, with when they arrived (ms). */
   chat: { from: string; name: string; text: string; at: number }[];
+  /** Whether learners may write in the chat (the instructor turns it off and on). */
+  chatAllowed: boolean;
 }
 
 export const current = writable<ClassState | null>(null);
@@ -116,6 +118,10 @@ function handle(event: ClassEvent) {
     case "run":
       takeRunEvent(event);
       break;
+    case "chat_allowed":
+      update(() => ({ chatAllowed: event.on }));
+      notify(event.message);
+      break;
   }
 }
 
@@ -143,6 +149,7 @@ export function entered(entered: Entered) {
     pen: null,
     lecture: null,
     chat: [],
+    chatAllowed: true,
   });
   for (const note of entered.notes) notify(note);
 }

@@ -197,6 +197,8 @@ pub struct HubCore {
     full_states: BTreeMap<DocId, Vec<u8>>,
     /// The instructor's last presence (the instructor is not a member), for newcomers.
     instructor_presence: Option<Vec<u8>>,
+    /// The instructor turned learners' chat off.
+    learners_chat_off: bool,
 }
 
 impl HubCore {
@@ -229,6 +231,7 @@ impl HubCore {
             ended: false,
             full_states: BTreeMap::new(),
             instructor_presence: None,
+            learners_chat_off: false,
         }
     }
 
@@ -481,6 +484,15 @@ impl HubCore {
             ));
         }
         if text.is_empty() {
+            return Ok(());
+        }
+        if let (Some(conn), true) = (conn, self.learners_chat_off) {
+            out.push(HubAction::Send {
+                conn,
+                message: Message::Notice(Notice::ChatDropped(
+                    "the instructor has turned the chat off for now".into(),
+                )),
+            });
             return Ok(());
         }
         if let Some(conn) = conn {
@@ -988,6 +1000,12 @@ impl HubCore {
             conn,
             message: Message::Control(Control::GivePen(self.pen)),
         });
+        if self.learners_chat_off {
+            out.push(HubAction::Send {
+                conn,
+                message: Message::Control(Control::LearnersChat(false)),
+            });
+        }
         if let Some((leader, binding)) = self.follow {
             out.push(HubAction::Send {
                 conn,
@@ -1290,6 +1308,10 @@ impl HubCore {
                 for conn in everyone {
                     refuse(conn, Refusal::ClassEnded, out);
                 }
+            }
+            Control::LearnersChat(on) => {
+                self.learners_chat_off = !on;
+                self.broadcast(&Message::Control(Control::LearnersChat(on)), out);
             }
             Control::Participants(_) | Control::JoinRequest(_) => {}
         }

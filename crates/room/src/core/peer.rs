@@ -67,6 +67,8 @@ pub enum PeerAction {
     ChatDropped(String),
     /// A step of someone's run (from a document this peer reads).
     Run(coderoom_protocol::RunReport),
+    /// Whether learners may write in the chat now (the instructor turned it off or on).
+    ChatAllowed(bool),
 }
 
 pub struct PeerCore {
@@ -449,6 +451,7 @@ impl PeerCore {
             Message::Control(Control::Follow { leader, binding }) => {
                 out.push(PeerAction::Follow { leader, binding })
             }
+            Message::Control(Control::LearnersChat(on)) => out.push(PeerAction::ChatAllowed(on)),
             Message::Control(_) => {}
             Message::Chat(line) => out.push(PeerAction::Chat(line)),
             Message::Run(report) => out.push(PeerAction::Run(report)),
