@@ -340,25 +340,26 @@ impl RunningApp {
             .context("typing in the editor")
     }
 
-    /// Waits for a CSS selector to match, with a readable error naming it.
+    /// Waits for a CSS selector to match, with a readable error naming it. An element that
+    /// the page replaces while it is being found (Monaco redraws its lines) is looked for again.
     pub async fn wait_for(&self, css: &str) -> anyhow::Result<fantoccini::elements::Element> {
-        let found = self
-            .client
-            .wait()
-            .at_most(Duration::from_secs(30))
-            .every(Duration::from_millis(50))
-            .for_element(Locator::Css(css))
-            .await;
-        match found {
-            Ok(element) => Ok(element),
-            Err(error) => {
-                let page = self
-                    .script("return document.body ? document.body.innerText : '(no body)'")
-                    .await
-                    .map(|text| text.as_str().unwrap_or_default().to_owned())
-                    .unwrap_or_else(|e| format!("(unreadable: {e})"));
-                Err(error)
-                    .with_context(|| format!("the window never showed `{css}`; it shows:\n{page}"))
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match self.client.find(Locator::Css(css)).await {
+                Ok(element) => return Ok(element),
+                Err(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                Err(error) => {
+                    let page = self
+                        .script("return document.body ? document.body.innerText : '(no body)'")
+                        .await
+                        .map(|text| text.as_str().unwrap_or_default().to_owned())
+                        .unwrap_or_else(|e| format!("(unreadable: {e})"));
+                    return Err(error).with_context(|| {
+                        format!("the window never showed `{css}`; it shows:\n{page}")
+                    });
+                }
             }
         }
     }

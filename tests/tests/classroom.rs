@@ -309,6 +309,11 @@ async fn the_instructor_crashes_and_comes_back_from_recent_with_the_offline_edit
         .wait_for("#file-tree [data-path='offline.py']")
         .await?;
 
+    // The room is locked to newcomers (Ada, already in, may come back).
+    teacher.click("#room-menu").await?;
+    teacher.click("#lock-room").await?;
+    teacher.until_page_says("locked to newcomers", WAIT).await?;
+
     // The instructor's laptop goes away; Ada keeps typing, and is told what is going on.
     let data_dir = teacher.data_dir();
     teacher.kill();
@@ -335,6 +340,18 @@ async fn the_instructor_crashes_and_comes_back_from_recent_with_the_offline_edit
         "the ticket changed"
     );
     teacher.click("#show-code-view button.primary").await?;
+    // The room's rules came back with it, and the menu shows them.
+    teacher.click("#room-menu").await?;
+    teacher
+        .until(WAIT, "the lock did not come back", || async {
+            Ok(teacher
+                .script("return document.querySelector('#lock-room').checked")
+                .await?
+                .as_bool()
+                .unwrap_or(false))
+        })
+        .await?;
+    teacher.click("#room-menu").await?;
     learner
         .wait_for("#connection[data-state='connected']")
         .await?;

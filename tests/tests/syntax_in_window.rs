@@ -80,7 +80,11 @@ async fn syntax_features_work_in_the_window() -> anyhow::Result<()> {
         .await?;
     let input = app.wait_for(".monaco-editor textarea").await?;
     input
-        .send_keys(&format!("{}\ntotal = 1 +", fantoccini::key::Key::End))
+        .send_keys(&format!(
+            "{}{}total = 1 +",
+            fantoccini::key::Key::End,
+            fantoccini::key::Key::Enter
+        ))
         .await?;
     app.wait_for(".monaco-editor .squiggly-error").await?;
     let counted = app

@@ -167,6 +167,11 @@ pub enum ClassEvent {
     Notice {
         message: String,
     },
+    /// The room's rules, for the instructor's menu (they survive hosting again).
+    Rules {
+        approval_required: bool,
+        locked: bool,
+    },
     /// Whether this learner may write in the chat now.
     ChatAllowed {
         on: bool,
@@ -389,6 +394,13 @@ impl Class {
                 ];
                 events.push(self.people_event().await);
                 events.push(self.access_event().await);
+                if let Side::Instructor { hub, .. } = &self.side {
+                    let rules = hub.rules();
+                    events.push(ClassEvent::Rules {
+                        approval_required: rules.approval_required,
+                        locked: rules.locked,
+                    });
+                }
                 events
             }
             Side::Learner { .. } => vec![ClassEvent::Connection {
@@ -482,10 +494,16 @@ impl Class {
                         None => "only you edit the board".into(),
                     }
                 };
-                vec![ClassEvent::Pen {
-                    holder: rules.pen.map(person_key),
-                    message,
-                }]
+                vec![
+                    ClassEvent::Pen {
+                        holder: rules.pen.map(person_key),
+                        message,
+                    },
+                    ClassEvent::Rules {
+                        approval_required: rules.approval_required,
+                        locked: rules.locked,
+                    },
+                ]
             }
         }
     }

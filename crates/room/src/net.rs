@@ -675,6 +675,11 @@ impl Hub {
         &self.settings
     }
 
+    /// The room's rules as they stand (approval, lock, pen).
+    pub fn rules(&self) -> crate::Rules {
+        lock(&self.shared).core.rules()
+    }
+
     pub async fn control(&self, control: Control) {
         let _ = lock(&self.shared).handle(HubEvent::Instructor(control));
     }

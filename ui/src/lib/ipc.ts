@@ -65,6 +65,7 @@ export type ClassEvent =
   | { kind: "notice"; message: string }
   | { kind: "close_requested"; message: string }
   | { kind: "chat_allowed"; on: boolean; message: string }
+  | { kind: "rules"; approval_required: boolean; locked: boolean }
   | { kind: "run"; run: number; by: string; name: string; step: RunStepView };
 
 export interface ErrorLine { file: string; line: number; column: number | null; message: string | null }

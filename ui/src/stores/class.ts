@@ -31,6 +31,8 @@ export interface ClassState {
   chat: { from: string; name: string; text: string; at: number }[];
   /** Whether learners may write in the chat (the instructor turns it off and on). */
   chatAllowed: boolean;
+  /** The room's rules (the instructor's menu shows them). */
+  rules: { approvalRequired: boolean; locked: boolean };
 }
 
 export const current = writable<ClassState | null>(null);
@@ -60,7 +62,15 @@ function update(change: (state: ClassState) => Partial<ClassState>) {
   current.update((state) => (state ? { ...state, ...change(state) } : state));
 }
 
+/** Events that came before the command entering the class had answered (the class starts
+ * talking at once): taken in when it has. */
+let early: ClassEvent[] = [];
+
 function handle(event: ClassEvent) {
+  if (!get(current)) {
+    early.push(event);
+    return;
+  }
   switch (event.kind) {
     case "connection":
       update(() => ({ connection: event.connection, connectionMessage: event.message }));
@@ -118,6 +128,9 @@ function handle(event: ClassEvent) {
     case "run":
       takeRunEvent(event);
       break;
+    case "rules":
+      update(() => ({ rules: { approvalRequired: event.approval_required, locked: event.locked } }));
+      break;
     case "chat_allowed":
       update(() => ({ chatAllowed: event.on }));
       notify(event.message);
@@ -127,6 +140,7 @@ function handle(event: ClassEvent) {
 
 /** A fresh channel for a class about to be entered. */
 export function newChannel() {
+  early = [];
   documents.closeAll();
   documents = new Documents(notify);
   const docs = documents;
@@ -150,8 +164,12 @@ export function entered(entered: Entered) {
     lecture: null,
     chat: [],
     chatAllowed: true,
+    rules: { approvalRequired: false, locked: false },
   });
   for (const note of entered.notes) notify(note);
+  const waiting = early;
+  early = [];
+  for (const event of waiting) handle(event);
 }
 
 /** Leaves (or ends) the class; the question to ask first when edits would stay behind. */
