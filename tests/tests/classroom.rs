@@ -411,5 +411,23 @@ async fn the_instructors_window_keeps_up_with_thirty_learners_typing() -> anyhow
             Ok(teacher.editor_text().await?.starts_with("print("))
         })
         .await?;
+
+    // The class grid: a tile per learner with their code; one is shown to the class.
+    teacher.click("#grid-toggle").await?;
+    teacher
+        .until(WAIT, "the grid never showed 30 learners with their code", || async {
+            let shown = teacher
+                .script(
+                    "const tiles = [...document.querySelectorAll('#class-grid .tile')];
+                     return [tiles.length, tiles.filter(t => t.querySelector('.excerpt').textContent.includes('print(')).length]",
+                )
+                .await?;
+            Ok(shown == serde_json::json!([30, 30]))
+        })
+        .await?;
+    teacher.click("#class-grid .tile .tile-show").await?;
+    teacher
+        .wait_for(".tab.active[data-doc='board'][data-file='typed.py']")
+        .await?;
     teacher.close().await
 }
