@@ -453,3 +453,11 @@ pub async fn run_input(
 ) -> Result<(), String> {
     current.get().await?.run_input(run, &line).map_err(text)
 }
+
+#[tauri::command]
+pub async fn raise_hand(
+    current: tauri::State<'_, CurrentClass>,
+    raised: bool,
+) -> Result<(), String> {
+    current.get().await?.raise_hand(raised).await.map_err(text)
+}

@@ -68,6 +68,7 @@ fn main() -> anyhow::Result<()> {
             class::run_start,
             class::run_stop,
             class::run_input,
+            class::raise_hand,
             syntax::syntax_open,
             syntax::syntax_edit,
             syntax::syntax_close,

@@ -279,8 +279,11 @@ impl RunningApp {
     /// The text of the element `css` matches (its value for form fields).
     pub async fn text_of(&self, css: &str) -> anyhow::Result<String> {
         let element = self.wait_for(css).await?;
-        if let Some(value) = element.prop("value").await? {
-            return Ok(value);
+        let tag = element.tag_name().await?.to_lowercase();
+        if matches!(tag.as_str(), "input" | "textarea" | "select") {
+            if let Some(value) = element.prop("value").await? {
+                return Ok(value);
+            }
         }
         Ok(element.text().await?)
     }

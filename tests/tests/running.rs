@@ -156,6 +156,27 @@ async fn a_learners_run_streams_to_both_windows_and_a_stop_says_why() -> anyhow:
             Ok(lines.contains("Grace") && lines.contains("coming!"))
         })
         .await?;
+    // Ada raises her hand: Grace sees it in the list (and the grid) and lowers it when helping.
+    learner.click("#raise-hand").await?;
+    teacher
+        .wait_for("#participants .person[data-name='Ada'] .hand")
+        .await?;
+    teacher.click("#grid-toggle").await?;
+    teacher
+        .wait_for("#class-grid .tile[data-name='Ada'] .hand")
+        .await?;
+    teacher
+        .click("#class-grid button:not(.tile-help):not(.tile-show)")
+        .await?;
+    teacher
+        .click("#participants .person[data-name='Ada'] .lower-hand")
+        .await?;
+    learner
+        .until(WAIT, "Ada's hand never came down", || async {
+            Ok(learner.text_of("#raise-hand").await?.contains("I'm stuck"))
+        })
+        .await?;
+
     // The instructor turns learners' chat off: Ada is told and cannot write; then on again.
     teacher.click("#room-menu").await?;
     teacher.click("#learners-chat").await?;

@@ -167,6 +167,10 @@ pub enum ClassEvent {
     Notice {
         message: String,
     },
+    /// Whose hands are raised ("I'm stuck").
+    Hands {
+        people: Vec<String>,
+    },
     /// The room's rules, for the instructor's menu (they survive hosting again).
     Rules {
         approval_required: bool,
@@ -246,6 +250,7 @@ pub enum ClassAction {
     Lecture { on: bool },
     AllowCodeJoins,
     LearnersChat { on: bool },
+    LowerHand { person: String },
 }
 
 /// Where this window's person is, as the window knows it.
@@ -484,6 +489,9 @@ impl Class {
                 events
             }
             HubReport::Presence(changes) => vec![presence_event(changes)],
+            HubReport::Hands(hands) => vec![ClassEvent::Hands {
+                people: hands.into_iter().map(person_key).collect(),
+            }],
             HubReport::Rules(rules) => {
                 let message = {
                     let known = self.known();
@@ -607,6 +615,9 @@ impl Class {
                 vec![notice(format!("your message was not sent: {reason}"))]
             }
             PeerReport::Run(report) => self.run_event(report),
+            PeerReport::Hands(hands) => vec![ClassEvent::Hands {
+                people: hands.into_iter().map(person_key).collect(),
+            }],
             PeerReport::ChatAllowed(on) => vec![ClassEvent::ChatAllowed {
                 on,
                 message: if on {
@@ -671,6 +682,19 @@ impl Class {
             }
         });
         Ok(started)
+    }
+
+    /// A learner raises or lowers their hand ("I'm stuck").
+    pub async fn raise_hand(&self, raised: bool) -> Result<(), ClassError> {
+        match &self.side {
+            Side::Learner { peer, .. } => {
+                peer.raise_hand(raised).await;
+                Ok(())
+            }
+            Side::Instructor { .. } => Err(ClassError::Refused(
+                "the instructor's hand is always up: that is the class".into(),
+            )),
+        }
     }
 
     /// Stops a run of this laptop's.
@@ -873,6 +897,7 @@ impl Class {
             },
             ClassAction::AllowCodeJoins => Control::AllowCodeJoins,
             ClassAction::LearnersChat { on } => Control::LearnersChat(on),
+            ClassAction::LowerHand { person } => Control::LowerHand(who(&person)?),
         };
         if let Control::Approve(id) | Control::Deny(id) = control {
             self.known().waiting.retain(|w| w.id != id);

@@ -41,6 +41,8 @@ pub fn describe(control: &Control, people: &[Participant]) -> String {
         Control::EndClass => "the class has ended".into(),
         Control::LearnersChat(true) => "learners may write in the chat again".into(),
         Control::LearnersChat(false) => "the chat is yours alone for now".into(),
+        Control::LowerHand(who) => format!("{}'s hand is down", name(who)),
+        Control::Hands(_) => String::new(),
         Control::Participants(_) | Control::JoinRequest(_) => String::new(),
     }
 }

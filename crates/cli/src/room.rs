@@ -227,6 +227,19 @@ pub fn host(args: HostArgs) -> anyhow::Result<ExitCode> {
                     | HubReport::Participants(_)
                     | HubReport::Presence(_)
                     | HubReport::Rules(_) => {}
+                    HubReport::Hands(hands) => {
+                        let people = hub.participants().await;
+                        let names: Vec<String> =
+                            hands.iter().map(|h| name_of(&people, *h)).collect();
+                        say!(
+                            "hands: {}",
+                            if names.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                names.join(", ")
+                            }
+                        );
+                    }
                     HubReport::HistoryFailed(reason) => {
                         eprintln!("coderoom: history is not being saved: {reason}")
                     }
@@ -504,6 +517,7 @@ pub fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
                             }
                         }
                         Some(PeerReport::Follow { leader, binding }) => say!("follow: {}", words::follow_message(leader, binding, &people)),
+                        Some(PeerReport::Hands(hands)) => say!("hands: {}", hands.len()),
                         Some(PeerReport::ChatAllowed(on)) => say!("chat: {}", if on { "the instructor turned the chat back on" } else { "the instructor turned the chat off for now" }),
                         Some(PeerReport::Retrying(after)) => say!("retrying: in {} ms", after.as_millis()),
                         Some(PeerReport::Presence(changes)) => {

@@ -159,6 +159,10 @@ pub enum Control {
     /// Whether learners and observers may write in the chat (the instructor always may); the
     /// hub tells everyone when it changes and each newcomer.
     LearnersChat(bool),
+    /// From the hub: whose hands are raised ("I'm stuck"), after any change.
+    Hands(Vec<PeerId>),
+    /// The instructor lowers someone's raised hand (when helping them).
+    LowerHand(PeerId),
 }
 
 /// Something the hub tells one peer.
@@ -229,6 +233,10 @@ pub enum Message {
         resync: bool,
         payload: Vec<u8>,
         last: bool,
+    },
+    /// A learner raises (or lowers) their own hand: "I'm stuck".
+    Hand {
+        raised: bool,
     },
 }
 

@@ -322,6 +322,8 @@ pub enum HubReport {
     Participants(Vec<coderoom_protocol::Participant>),
     /// The room's rules changed (approval, lock, pen).
     Rules(crate::Rules),
+    /// Whose hands are raised, after a change.
+    Hands(Vec<PeerId>),
     /// Where learners are changed (`None`: that client left).
     Presence(Vec<crate::presence::PresenceChange>),
 }
@@ -437,6 +439,9 @@ impl HubState {
                 }
                 HubAction::Presence(changes) => {
                     let _ = self.reports.send(HubReport::Presence(changes));
+                }
+                HubAction::Hands(hands) => {
+                    let _ = self.reports.send(HubReport::Hands(hands));
                 }
                 HubAction::Chat(line) => {
                     self.journal(|journal| journal.chat(&line));
@@ -831,6 +836,8 @@ pub enum PeerReport {
     Retrying(Duration),
     /// Whether learners may write in the chat now.
     ChatAllowed(bool),
+    /// Whose hands are raised.
+    Hands(Vec<PeerId>),
 }
 
 /// A peer's state, shared by its connection's reader, its edits and its reconnect loop, as the
@@ -938,6 +945,7 @@ impl PeerState {
                 PeerAction::Follow { leader, binding } => PeerReport::Follow { leader, binding },
                 PeerAction::Presence(changes) => PeerReport::Presence(changes),
                 PeerAction::ChatAllowed(on) => PeerReport::ChatAllowed(on),
+                PeerAction::Hands(hands) => PeerReport::Hands(hands),
             };
             let _ = self.reports.send(report);
         }
@@ -1171,6 +1179,11 @@ impl Peer {
         let clock = self.presence_clock.fetch_add(1, Ordering::Relaxed) as u32;
         let payload = crate::presence::encode(self.presence_client, clock, Some(presence));
         self.send(Message::Awareness { payload }).await;
+    }
+
+    /// Raises or lowers this learner's hand ("I'm stuck"), when connected.
+    pub async fn raise_hand(&self, raised: bool) {
+        self.send(Message::Hand { raised }).await;
     }
 
     /// Writes `text` in the room's chat (it comes back as a `PeerReport::Chat` once relayed).

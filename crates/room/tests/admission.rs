@@ -965,3 +965,52 @@ fn the_instructor_turns_learners_chat_off_and_on_and_everyone_is_told() {
     ))));
     assert!(told.contains(&PeerAction::ChatAllowed(false)));
 }
+
+#[test]
+fn a_raised_hand_reaches_everyone_until_the_instructor_lowers_it() {
+    let mut hub = hub();
+    let ada = peer(1);
+    admit(&mut hub, 1, ada, "Ada", 0);
+    let raise = |hub: &mut HubCore, raised: bool| {
+        hub.handle(
+            10,
+            HubEvent::Frame {
+                conn: 1,
+                message: Message::Hand { raised },
+            },
+        )
+    };
+    let up = raise(&mut hub, true);
+    assert!(up.contains(&HubAction::Hands(vec![ada])));
+    assert!(sent_to(&up, 1).contains(&Message::Control(Control::Hands(vec![ada]))));
+    // Raising it again changes nothing and sends nothing.
+    assert!(!raise(&mut hub, true)
+        .iter()
+        .any(|a| matches!(a, HubAction::Hands(_))));
+    // A newcomer sees whose hands are up.
+    let bea = peer(2);
+    let welcome = connect(
+        &mut hub,
+        2,
+        bea,
+        hello(Credential::Secret(SECRET), "Bea"),
+        20,
+    );
+    assert!(sent_to(&welcome, 2).contains(&Message::Control(Control::Hands(vec![ada]))));
+    // The instructor lowers it; a learner cannot lower anyone's but their own.
+    let bea_tries = hub.handle(
+        30,
+        HubEvent::Frame {
+            conn: 2,
+            message: Message::Control(Control::LowerHand(ada)),
+        },
+    );
+    assert!(!bea_tries.iter().any(|a| matches!(a, HubAction::Hands(_))));
+    let down = hub.handle(40, HubEvent::Instructor(Control::LowerHand(ada)));
+    assert!(down.contains(&HubAction::Hands(vec![])));
+    let mut learner = learner_core(1, "Ada");
+    let told = learner.handle(PeerEvent::Frame(Message::Control(Control::Hands(vec![
+        ada,
+    ]))));
+    assert!(told.contains(&PeerAction::Hands(vec![ada])));
+}

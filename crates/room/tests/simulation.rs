@@ -123,6 +123,7 @@ impl Sim {
                 | HubAction::Rules(_)
                 | HubAction::Participants(_)
                 | HubAction::Presence(_)
+                | HubAction::Hands(_)
                 | HubAction::CodeJoinsPaused { .. } => {}
             }
         }

@@ -66,6 +66,7 @@ export type ClassEvent =
   | { kind: "close_requested"; message: string }
   | { kind: "chat_allowed"; on: boolean; message: string }
   | { kind: "rules"; approval_required: boolean; locked: boolean }
+  | { kind: "hands"; people: string[] }
   | { kind: "run"; run: number; by: string; name: string; step: RunStepView };
 
 export interface ErrorLine { file: string; line: number; column: number | null; message: string | null }
@@ -78,7 +79,7 @@ export type RunStepView =
 export interface DocumentFrame { reset: boolean; doc: string; update: Uint8Array }
 
 export type ClassAction =
-  | { action: "approve" | "deny" | "remove" | "make_observer" | "make_learner" | "give_pen"; person: string }
+  | { action: "approve" | "deny" | "remove" | "make_observer" | "make_learner" | "give_pen" | "lower_hand"; person: string }
   | { action: "take_pen" | "allow_code_joins" }
   | { action: "require_approval" | "lock" | "lecture" | "learners_chat"; on: boolean };
 
@@ -159,4 +160,5 @@ export const api = {
   runStart: (doc: string, file: string) => invoke<{ run: number; runtime: string }>("run_start", { doc, file }),
   runStop: (run: number) => invoke<void>("run_stop", { run }),
   runInput: (run: number, line: string) => invoke<void>("run_input", { run, line }),
+  raiseHand: (raised: boolean) => invoke<void>("raise_hand", { raised }),
 };

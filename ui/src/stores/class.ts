@@ -33,6 +33,8 @@ export interface ClassState {
   chatAllowed: boolean;
   /** The room's rules (the instructor's menu shows them). */
   rules: { approvalRequired: boolean; locked: boolean };
+  /** Whose hands are raised ("I'm stuck"). */
+  hands: string[];
 }
 
 export const current = writable<ClassState | null>(null);
@@ -128,6 +130,18 @@ function handle(event: ClassEvent) {
     case "run":
       takeRunEvent(event);
       break;
+    case "hands": {
+      const state = get(current);
+      const raised = event.people.filter((id) => !state?.hands.includes(id));
+      update(() => ({ hands: event.people }));
+      if (state?.entered.instructor) {
+        for (const id of raised) {
+          const name = state.people.find((p) => p.id === id)?.name ?? "Someone";
+          notify(`${name} raised a hand`);
+        }
+      }
+      break;
+    }
     case "rules":
       update(() => ({ rules: { approvalRequired: event.approval_required, locked: event.locked } }));
       break;
@@ -165,6 +179,7 @@ export function entered(entered: Entered) {
     chat: [],
     chatAllowed: true,
     rules: { approvalRequired: false, locked: false },
+    hands: [],
   });
   for (const note of entered.notes) notify(note);
   const waiting = early;

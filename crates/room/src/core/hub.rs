@@ -119,6 +119,8 @@ pub enum HubAction {
     Participants(Vec<Participant>),
     /// Where learners are changed (`None`: that client left), for the instructor's window.
     Presence(Vec<crate::presence::PresenceChange>),
+    /// Whose hands are raised, after a change.
+    Hands(Vec<PeerId>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,6 +201,8 @@ pub struct HubCore {
     instructor_presence: Option<Vec<u8>>,
     /// The instructor turned learners' chat off.
     learners_chat_off: bool,
+    /// Learners whose hand is raised.
+    hands: std::collections::BTreeSet<PeerId>,
 }
 
 impl HubCore {
@@ -232,6 +236,7 @@ impl HubCore {
             full_states: BTreeMap::new(),
             instructor_presence: None,
             learners_chat_off: false,
+            hands: std::collections::BTreeSet::new(),
         }
     }
 
@@ -389,6 +394,12 @@ impl HubCore {
                 message: message.clone(),
             });
         }
+    }
+
+    fn broadcast_hands(&self, out: &mut Vec<HubAction>) {
+        let hands: Vec<PeerId> = self.hands.iter().copied().collect();
+        self.broadcast(&Message::Control(Control::Hands(hands.clone())), out);
+        out.push(HubAction::Hands(hands));
     }
 
     fn broadcast_participants(&self, out: &mut Vec<HubAction>) {
@@ -721,6 +732,16 @@ impl HubCore {
                     self.violation(conn, reason, out);
                 }
             }
+            (Stage::Joined, Message::Hand { raised }) => {
+                let changed = if raised {
+                    self.hands.insert(peer)
+                } else {
+                    self.hands.remove(&peer)
+                };
+                if changed {
+                    self.broadcast_hands(out);
+                }
+            }
             (Stage::Joined, Message::Run(report)) => {
                 if let Err(reason) = self.run(now_ms, (conn, peer), report.run, report.step, out) {
                     self.violation(conn, reason, out);
@@ -1006,6 +1027,12 @@ impl HubCore {
                 message: Message::Control(Control::LearnersChat(false)),
             });
         }
+        if !self.hands.is_empty() {
+            out.push(HubAction::Send {
+                conn,
+                message: Message::Control(Control::Hands(self.hands.iter().copied().collect())),
+            });
+        }
         if let Some((leader, binding)) = self.follow {
             out.push(HubAction::Send {
                 conn,
@@ -1263,6 +1290,9 @@ impl HubCore {
                 self.close_peer(peer, Refusal::Denied, out);
             }
             Control::Remove(peer) => {
+                if self.hands.remove(&peer) {
+                    self.broadcast_hands(out);
+                }
                 if let Some(member) = self.members.get_mut(&peer) {
                     member.removed = true;
                     out.push(HubAction::Standing(crate::Standing {
@@ -1309,6 +1339,12 @@ impl HubCore {
                     refuse(conn, Refusal::ClassEnded, out);
                 }
             }
+            Control::LowerHand(who) => {
+                if self.hands.remove(&who) {
+                    self.broadcast_hands(out);
+                }
+            }
+            Control::Hands(_) => {}
             Control::LearnersChat(on) => {
                 self.learners_chat_off = !on;
                 self.broadcast(&Message::Control(Control::LearnersChat(on)), out);
@@ -1394,6 +1430,7 @@ fn message_kind(message: &Message) -> &'static str {
         Message::Notice(_) => "Notice",
         Message::Chat(_) => "Chat",
         Message::Run(_) => "Run",
+        Message::Hand { .. } => "Hand",
     }
 }
 

@@ -69,6 +69,8 @@ pub enum PeerAction {
     Run(coderoom_protocol::RunReport),
     /// Whether learners may write in the chat now (the instructor turned it off or on).
     ChatAllowed(bool),
+    /// Whose hands are raised.
+    Hands(Vec<PeerId>),
 }
 
 pub struct PeerCore {
@@ -452,10 +454,13 @@ impl PeerCore {
                 out.push(PeerAction::Follow { leader, binding })
             }
             Message::Control(Control::LearnersChat(on)) => out.push(PeerAction::ChatAllowed(on)),
+            Message::Control(Control::Hands(hands)) => out.push(PeerAction::Hands(hands)),
             Message::Control(_) => {}
             Message::Chat(line) => out.push(PeerAction::Chat(line)),
             Message::Run(report) => out.push(PeerAction::Run(report)),
             Message::Hello { .. } => out.push(PeerAction::Disconnect("the hub sent Hello".into())),
+            // Only learners raise hands; from the hub it means nothing.
+            Message::Hand { .. } => {}
         }
     }
 }
