@@ -234,9 +234,15 @@ pub fn update(bytes: &[u8]) -> Result<UpdateShape, ScreenError> {
     let mut shape = UpdateShape::default();
     // Each client's blocks need at least a count, a client, a clock: three bytes.
     let clients = reader.count(3)?;
+    // yrs keeps only the last list of a client that appears twice, so what the shape says the
+    // update adds would not be what yrs applies (yrs and yjs write each client once).
+    let mut seen = std::collections::BTreeSet::new();
     for _ in 0..clients {
         let blocks = reader.count(1)?;
         let client = reader.client()?;
+        if !seen.insert(client) {
+            return Err(ScreenError::Malformed("a client's edits listed twice"));
+        }
         let mut clock = reader.var_u32()?;
         for _ in 0..blocks {
             let info = reader.u8()?;
@@ -414,6 +420,21 @@ mod tests {
         assert_eq!(
             sync_message(&[0, 0, 1, 0]),
             Ok(SyncPayload::Step1(Vec::new()))
+        );
+    }
+
+    /// Found by the `screen` fuzz target (session 6): client 1 listed three times (a skip from
+    /// clock 1, a GC at 0, a GC from 1). yrs keeps only the last list, so the screen's idea
+    /// of what the update adds was not yrs's.
+    #[test]
+    fn a_client_listed_twice_is_refused() {
+        let crash = [
+            0x03, 0x01, 0x01, 0x01, 0x0a, 0x01, 0x01, 0x01, 0x00, 0x00, 0x01, 0x01, 0x01, 0x01,
+            0x00, 0xe5, 0x08, 0x00,
+        ];
+        assert_eq!(
+            update(&crash),
+            Err(ScreenError::Malformed("a client's edits listed twice"))
         );
     }
 }
