@@ -79,6 +79,13 @@ pub fn profile_get(data: tauri::State<'_, DataDir>) -> Result<Option<Profile>, S
     Profile::load(&data).map_err(text)
 }
 
+/// The profile given on the start screen (joining or hosting needs a name).
+fn known_profile(data: &DataDir) -> Result<Profile, String> {
+    Profile::load(data)
+        .map_err(text)?
+        .ok_or_else(|| "give your name first".to_owned())
+}
+
 #[tauri::command]
 pub fn profile_save(
     data: tauri::State<'_, DataDir>,
@@ -131,9 +138,7 @@ pub async fn host_class(
     resume: Option<i64>,
     events: Channel<InvokeResponseBody>,
 ) -> Result<Entered, String> {
-    let profile = Profile::load(&data)
-        .map_err(text)?
-        .ok_or("give your name first")?;
+    let profile = known_profile(&data)?;
     let title = title.trim().to_owned();
     let (files, mut notes) = match (&board.folder, resume) {
         (_, Some(_)) => (Vec::new(), Vec::new()),
@@ -175,9 +180,7 @@ pub async fn join_class(
     ticket: String,
     events: Channel<InvokeResponseBody>,
 ) -> Result<Entered, String> {
-    let profile = Profile::load(&data)
-        .map_err(text)?
-        .ok_or("give your name first")?;
+    let profile = known_profile(&data)?;
     let ticket = joining::parse_ticket(&ticket).map_err(text)?;
     let (peer, resumed) = joining::join_with_ticket(
         &ticket,
@@ -225,9 +228,7 @@ pub async fn join_nearby(
     code: String,
     events: Channel<InvokeResponseBody>,
 ) -> Result<Entered, String> {
-    let profile = Profile::load(&data)
-        .map_err(text)?
-        .ok_or("give your name first")?;
+    let profile = known_profile(&data)?;
     let rooms = joining::nearby(bind(), std::time::Duration::from_secs(2))
         .await
         .map_err(text)?;

@@ -331,6 +331,38 @@ impl RunningApp {
         Ok(())
     }
 
+    /// Gives a name, hosts a class with the Python starter, and reads the ticket off the
+    /// Show code view.
+    pub async fn host_class(&self, name: &str) -> anyhow::Result<String> {
+        self.introduce(name).await?;
+        self.click("#host-start").await?;
+        self.wait_for("#connection[data-state='hosting']").await?;
+        self.click("#show-code").await?;
+        let ticket = self.text_of("#ticket-text").await?;
+        self.click("#show-code-view button.primary").await?;
+        Ok(ticket)
+    }
+
+    /// Gives a name and joins the class of `ticket`, waiting until connected.
+    pub async fn join_class(&self, name: &str, ticket: &str) -> anyhow::Result<()> {
+        self.introduce(name).await?;
+        self.fill("#join-ticket", ticket).await?;
+        self.click("#join-start").await?;
+        self.wait_for("#connection[data-state='connected']").await?;
+        Ok(())
+    }
+
+    /// Makes a file with the file tree's "+ File" and waits for its tab.
+    pub async fn new_file(&self, name: &str) -> anyhow::Result<()> {
+        self.click("#new-file").await?;
+        let enter = fantoccini::key::Key::Enter;
+        self.fill("#file-name-input", &format!("{name}{enter}"))
+            .await?;
+        self.wait_for(&format!(".tab.active[data-file='{name}']"))
+            .await?;
+        Ok(())
+    }
+
     /// Clicks into the editor and types `keys` as a user would; each `\n` is the Enter key
     /// (WebDriver would type a newline character, which Monaco does not take as Enter).
     pub async fn type_in_editor(&self, keys: &str) -> anyhow::Result<()> {

@@ -20,27 +20,12 @@ async fn a_learners_run_streams_to_both_windows_and_a_stop_says_why() -> anyhow:
     let binary = app_binary(env!("CARGO_TARGET_TMPDIR"))?;
     let (teacher, learner) =
         tokio::try_join!(RunningApp::launch(&binary), RunningApp::launch(&binary))?;
-    teacher.introduce("Grace").await?;
-    teacher.click("#host-start").await?;
-    teacher.click("#show-code").await?;
-    let ticket = teacher.text_of("#ticket-text").await?;
-    teacher.click("#show-code-view button.primary").await?;
-    learner.introduce("Ada").await?;
-    learner.fill("#join-ticket", &ticket).await?;
-    learner.click("#join-start").await?;
-    learner
-        .wait_for("#connection[data-state='connected']")
-        .await?;
+    let ticket = teacher.host_class("Grace").await?;
+    learner.join_class("Ada", &ticket).await?;
 
     // Ada writes a program that asks for a name, in her workspace, and runs it.
     learner.click("#doc-picker option[value^='ws:']").await?;
-    learner.click("#new-file").await?;
-    learner
-        .fill("#file-name-input", &format!("hello.py{}", Key::Enter))
-        .await?;
-    learner
-        .wait_for(".tab.active[data-file='hello.py']")
-        .await?;
+    learner.new_file("hello.py").await?;
     learner
         .type_in_editor("name = input('Your name? ')\nprint('Hello', name)\n")
         .await?;
@@ -101,13 +86,7 @@ async fn a_learners_run_streams_to_both_windows_and_a_stop_says_why() -> anyhow:
     }
 
     // A C# compile error is a line that opens the file, and a marker in the editor.
-    learner.click("#new-file").await?;
-    learner
-        .fill("#file-name-input", &format!("Broken.cs{}", Key::Enter))
-        .await?;
-    learner
-        .wait_for(".tab.active[data-file='Broken.cs']")
-        .await?;
+    learner.new_file("Broken.cs").await?;
     learner
         .type_in_editor("class A { static void Main() { int x = ; } }")
         .await?;

@@ -43,8 +43,7 @@ pub enum SessionsCommand {
 
 /// The history database of this install (or of `CODEROOM_DATA_DIR`).
 pub fn open_history() -> anyhow::Result<History> {
-    let data = coderoom_paths::DataDir::resolve()?;
-    Ok(History::open(&data.history_db())?)
+    Ok(coderoom_classroom::hosting::open_history()?)
 }
 
 pub fn local_time(ms: i64) -> String {
